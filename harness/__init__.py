@@ -1,0 +1,1 @@
+"""Benchmark and evaluation harness for efficiency claims of ML methods."""

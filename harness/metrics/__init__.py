@@ -1,0 +1,33 @@
+"""Quality metrics shared by tasks. Each declares its direction and unit once, in ``METRICS``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    unit: str
+    higher_is_better: bool | None  # None: not a quality direction (a cost or a count)
+    description: str
+
+
+METRICS: dict[str, MetricInfo] = {
+    "fid": MetricInfo("", False, "Frechet distance between generated and real feature distributions"),
+    "fid_bootstrap": MetricInfo("", False, "FID of one bootstrap resample of the generated samples"),
+    "inception_score": MetricInfo("", True, "exp(E KL(p(y|x) || p(y))) under the task's classifier (IS-like)"),
+    "mean_confidence": MetricInfo("", True, "mean max softmax probability of the task's classifier"),
+    "label_entropy": MetricInfo("nats", True, "entropy of the marginal predicted label distribution"),
+    "latency": MetricInfo("s", False, "wall time of one call (stage says which part)"),
+    "latency_cold": MetricInfo("s", False, "first call, before warm-up"),
+    "nfe": MetricInfo("calls/sample", False, "denoiser evaluations per generated sample"),
+    "flops": MetricInfo("FLOP/sample", False, "FLOPs per generated sample, FlopCounterMode"),
+    "peak_memory": MetricInfo("bytes", False, "peak memory during the timed calls"),
+    "error": MetricInfo("", None, "the point failed; the error column says why"),
+}
+
+
+def info(metric: str) -> MetricInfo:
+    if metric not in METRICS:
+        raise KeyError(f"unknown metric {metric!r}; known: {', '.join(sorted(METRICS))}")
+    return METRICS[metric]

@@ -1,0 +1,154 @@
+"""One sweep point, start to end (DESIGN section 2). Short and linear on purpose."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import traceback
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+import torch
+
+from harness import counters, results, timing
+from harness.env import environment
+from harness.metrics import info
+from harness.registry import lookup
+from tasks.base import Observation, Task
+
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+@dataclass(frozen=True)
+class Hardware:
+    name: str = "cpu"
+    device: str = "cpu"
+    dtype: str = "float32"
+    threads: int = 2
+    peak_tflops: float | None = None  # dense peak at dtype, for MFU; a fact from the spec sheet
+    mem_bandwidth_gbs: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.dtype not in DTYPES:
+            raise ValueError(f"hardware.dtype={self.dtype!r}; valid: {', '.join(DTYPES)}")
+        if self.threads < 1:
+            raise ValueError(f"hardware.threads must be >= 1, got {self.threads}")
+        kind = torch.device(self.device).type
+        if kind not in ("cpu", "cuda"):
+            raise ValueError(f"hardware.device={self.device!r}; valid: cpu, cuda, cuda:N")
+        if kind == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError(f"hardware {self.name!r} asks for {self.device} but torch.cuda.is_available() is "
+                               "False (CPU-only torch or no GPU); use hardware=cpu")
+
+
+@dataclass(frozen=True)
+class Point:
+    """What ran: everything that changes the measurement, hashed into ``point_id``."""
+
+    task: dict[str, Any]
+    model: dict[str, Any]
+    method: dict[str, Any]
+    hardware: dict[str, Any]
+    seed: int
+
+    @property
+    def point_id(self) -> str:
+        blob = json.dumps(asdict(self), sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    @property
+    def variant(self) -> str:
+        return variant_label(self.method)
+
+
+def variant_label(method: dict[str, Any]) -> str:
+    """``dpm_solver/steps=10``, plus every parameter that differs from the method's defaults."""
+    cls = lookup("method", method["name"])
+    defaults = asdict(cls.Config(name=cls.name))
+    shown = {k: v for k, v in method.items() if k != "name" and (k == "steps" or v != defaults.get(k))}
+    return method["name"] + ("/" + ",".join(f"{k}={v}" for k, v in sorted(shown.items())) if shown else "")
+
+
+_WORKLOADS: dict[str, Task] = {}
+
+
+def _workload(point: Point, hw: Hardware) -> Task:
+    """Models and data load once per process; points that share them reuse them."""
+    key = json.dumps([point.task, point.model, point.hardware], sort_keys=True)
+    if key not in _WORKLOADS:
+        cls = lookup("task", point.task["name"])
+        cfg = cls.Config(**point.task)
+        _WORKLOADS[key] = cls(cfg, point.model, torch.device(hw.device), DTYPES[hw.dtype])
+    return _WORKLOADS[key]
+
+
+def _reset(seed: int, hw: Hardware) -> None:
+    # Hydra's basic launcher runs every point in one process: reset what leaks between points.
+    torch.set_num_threads(hw.threads)
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def measure_point(point: Point, policy: timing.TimingPolicy) -> tuple[list[Observation], str]:
+    """Time the method's call, count its costs, then evaluate its quality.
+
+    Returns the observations and a JSON note of the timing policy and why the timer stopped.
+    """
+    hw = Hardware(**point.hardware)
+    _reset(point.seed, hw)
+    task = _workload(point, hw)
+    method_cls = lookup("method", point.method["name"])
+    method = method_cls(method_cls.Config(**point.method))
+    prepared = task.prepare(method, point.seed)
+    device = torch.device(hw.device)
+    with torch.no_grad(), counters.peak_memory(device) as mem:
+        m = timing.measure(prepared.call, policy, device)
+    with torch.no_grad(), timing.time_module_calls(prepared.stage_module, device) as steps:
+        prepared.call()
+    obs = [Observation("latency", s, sample=i, stage="end_to_end") for i, s in enumerate(m.samples_s)]
+    obs += [Observation("latency_cold", m.cold_s, stage="end_to_end")]
+    obs += [Observation("latency", s, sample=i, stage=prepared.stage) for i, s in enumerate(steps)]
+    obs += [Observation("nfe", len(steps)),
+            Observation("flops", counters.count_flops(prepared.flops_call)),
+            Observation("peak_memory", mem["bytes"], unit=f"bytes ({mem['kind']})")]
+    _reset(point.seed, hw)
+    obs += prepared.evaluate()
+    return obs, json.dumps(m.as_dict() | {"batch_size": prepared.batch_size}, sort_keys=True)
+
+
+def run_point(point: Point, *, run_id: str, experiment: str, results_dir: str, baseline: str | None,
+              policy: timing.TimingPolicy) -> tuple[str, str | None]:
+    """Measure one point and write its file; a failure becomes an ``error`` row. Returns (status, error)."""
+    status, error, timing_note = "ok", None, None
+    try:
+        obs, timing_note = measure_point(point, policy)
+    except Exception as exc:  # a failed point is a result, and the sweep goes on
+        status, error = "error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=6)}"
+        obs = [Observation("error", float("nan"))]
+    hw = Hardware(**point.hardware)
+    ident = {
+        "run_id": run_id, "point_id": point.point_id, "created_at": datetime.now(timezone.utc),
+        "schema_version": results.SCHEMA_VERSION, "experiment": experiment, "status": status, "error": error,
+        "task": point.task["name"], "model": point.model.get("name"), "method": point.method["name"],
+        "variant": point.variant, "params": results.params_json(point.method),
+        "config": json.dumps(asdict(point), sort_keys=True, default=str), "seed": point.seed,
+        "batch_size": point.task.get("batch_size"), "baseline": baseline, "hardware": hw.name,
+        "device": hw.device, "timing": timing_note,
+    } | environment(torch.device(hw.device))
+    rows = []
+    for o in obs:
+        meta = info(o.metric)
+        rows.append(ident | {"metric": o.metric, "value": o.value, "unit": o.unit or meta.unit,
+                             "higher_is_better": meta.higher_is_better, "sample": o.sample,
+                             "stage": o.stage, "n": o.n})
+    results.write_point(results_dir, point.point_id, rows)
+    return status, error
+
+
+def new_run_id() -> str:
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]

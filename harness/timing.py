@@ -1,0 +1,167 @@
+"""The only place in the project that reads a clock (DESIGN section 3).
+
+- GPU: one pair of CUDA events per repeat on the current stream, read after one synchronize per
+  chunk of repeats; never the host clock. Gated on ``torch.cuda.is_available()`` and on the
+  device actually being CUDA, so CPU time is never reported as GPU time.
+- CPU: ``time.perf_counter_ns`` with the garbage collector off inside the timed region.
+- Warm-up by count AND time; then repeat until a minimum count AND a minimum duration are met,
+  stop early once the CI of the median is within the target precision, hard caps on count and
+  time. The cold first call is kept apart, and the stop reason is recorded.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Iterator
+
+import torch
+
+from harness.stats import median_ci
+
+
+@dataclass(frozen=True)
+class TimingPolicy:
+    warmup_min_calls: int = 3
+    warmup_min_s: float = 0.025
+    min_repeats: int = 7
+    min_time_s: float = 0.5
+    max_repeats: int = 200
+    max_time_s: float = 15.0
+    target_rel_ci: float = 0.02  # stop once the 95% CI half-width of the median is within 2%
+    confidence: float = 0.95
+
+    def __post_init__(self) -> None:
+        for name, value in asdict(self).items():
+            if value < 0:
+                raise ValueError(f"timing.{name} must be >= 0, got {value}")
+        if self.min_repeats < 2 or self.max_repeats < self.min_repeats:
+            raise ValueError(
+                f"timing needs 2 <= min_repeats <= max_repeats, got {self.min_repeats} and {self.max_repeats}"
+            )
+        if not 0 < self.confidence < 1:
+            raise ValueError(f"timing.confidence must be in (0, 1), got {self.confidence}")
+
+
+@dataclass
+class Measurement:
+    samples_s: list[float]
+    cold_s: float
+    warmup_calls: int
+    stop_reason: str
+    clock: str
+    policy: TimingPolicy = field(default_factory=TimingPolicy)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"policy": asdict(self.policy), "stop_reason": self.stop_reason, "clock": self.clock,
+                "warmup_calls": self.warmup_calls, "repeats": len(self.samples_s)}
+
+
+class _Clock:
+    """Times one call; ``cuda`` uses events, ``cpu`` the host's monotonic ns clock."""
+
+    def __init__(self, device: torch.device):
+        self.cuda = device.type == "cuda"
+        if self.cuda and not torch.cuda.is_available():
+            raise RuntimeError(f"device {device} requested but torch.cuda.is_available() is False")
+        self.name = "cuda_event" if self.cuda else "perf_counter_ns"
+
+    def run(self, fn: Callable[[], Any], n: int) -> list[float]:
+        """Call ``fn`` n times; return each call's seconds."""
+        if self.cuda:
+            stream = torch.cuda.current_stream()
+            events = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) for _ in range(n)]
+            for start, end in events:
+                start.record(stream)
+                fn()
+                end.record(stream)
+            torch.cuda.synchronize()
+            return [s.elapsed_time(e) / 1e3 for s, e in events]
+        out = []
+        for _ in range(n):
+            t0 = time.perf_counter_ns()
+            fn()
+            out.append((time.perf_counter_ns() - t0) / 1e9)
+        return out
+
+
+@contextmanager
+def _gc_off() -> Iterator[None]:
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def measure(fn: Callable[[], Any], policy: TimingPolicy, device: torch.device | str = "cpu") -> Measurement:
+    """Time ``fn`` under ``policy``; every repeat's seconds are kept."""
+    clock = _Clock(torch.device(device))
+    with _gc_off():
+        cold = clock.run(fn, 1)[0]
+        warm_calls, warm_t = 0, 0.0
+        while warm_calls < policy.warmup_min_calls or warm_t < policy.warmup_min_s:
+            warm_t += clock.run(fn, 1)[0]
+            warm_calls += 1
+            if warm_t > policy.max_time_s:
+                break
+        samples: list[float] = []
+        chunk = policy.min_repeats
+        while True:
+            samples += clock.run(fn, chunk)
+            total = sum(samples)
+            if len(samples) >= policy.max_repeats:
+                reason = "max_repeats"
+            elif total >= policy.max_time_s:
+                reason = "max_time"
+            elif total >= policy.min_time_s and (
+                median_ci(samples, policy.confidence).rel_halfwidth <= policy.target_rel_ci
+            ):
+                reason = "precision_reached"
+            else:
+                # Grow chunks geometrically so a CUDA run synchronizes O(log n) times, but never
+                # overshoot the caps by more than one chunk.
+                left_n = policy.max_repeats - len(samples)
+                per_call = total / len(samples)
+                left_t = max(1, int((policy.max_time_s - total) / max(per_call, 1e-9)))
+                chunk = max(1, min(len(samples) // 2, left_n, left_t))
+                continue
+            break
+    return Measurement(samples, cold, warm_calls, reason, clock.name, policy)
+
+
+@contextmanager
+def time_module_calls(module: torch.nn.Module, device: torch.device | str = "cpu") -> Iterator[list[float]]:
+    """Per-stage times through a forward pre-hook: the time from one call of ``module`` to the next.
+
+    For a sampler whose loop calls the denoiser once per step, entry i is step i's time (model
+    plus solver update), the last one closed when the block exits. Filled on exit.
+    """
+    dev = torch.device(device)
+    cuda = dev.type == "cuda"
+    marks: list[Any] = []
+
+    def hook(_mod: torch.nn.Module, _args: Any) -> None:
+        if cuda:
+            ev = torch.cuda.Event(enable_timing=True)
+            ev.record()
+            marks.append(ev)
+        else:
+            marks.append(time.perf_counter_ns())
+
+    out: list[float] = []
+    handle = module.register_forward_pre_hook(hook)
+    try:
+        yield out
+    finally:
+        handle.remove()
+        hook(module, None)
+        if cuda:
+            torch.cuda.synchronize()
+            out += [a.elapsed_time(b) / 1e3 for a, b in zip(marks, marks[1:])]
+        else:
+            out += [(b - a) / 1e9 for a, b in zip(marks, marks[1:])]

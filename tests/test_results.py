@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from harness import results
+from harness.pareto import pareto_mask
+from harness.report import render_markdown, summarize
+
+
+def _rows(point_id: str, variant: str, latencies: list[float], fid: float, **extra) -> list[dict]:
+    base = {"run_id": "r", "point_id": point_id, "created_at": datetime.now(timezone.utc), "status": "ok",
+            "task": "t", "model": "m", "method": variant.split("/")[0], "variant": variant, "seed": 0,
+            "batch_size": 8, "hardware": "cpu", "device_name": "cpu0", "baseline": "a/steps=50", **extra}
+    rows = [base | {"metric": "latency", "stage": "end_to_end", "sample": i, "value": v, "unit": "s"}
+            for i, v in enumerate(latencies)]
+    rows.append(base | {"metric": "fid", "value": fid, "n": 100})
+    rows.append(base | {"metric": "nfe", "value": 50.0})
+    return rows
+
+
+def test_round_trip(tmp_path) -> None:
+    rows = _rows("p1", "a/steps=50", [1.0, 1.1, 0.9], 10.0)
+    results.write_point(tmp_path, "p1", rows)
+    df = results.load(tmp_path)
+    assert len(df) == len(rows)
+    assert list(df.columns) == results.COLUMNS
+    assert df[df.metric == "latency"].value.tolist() == [1.0, 1.1, 0.9]
+    assert df.created_at.dt.tz is not None
+    assert not list(tmp_path.glob(".*.tmp")), "temp files must not be left behind"
+    assert results.is_finished(tmp_path, "p1")
+    # the same file reads with plain pyarrow/pandas, no harness code
+    assert len(pd.read_parquet(tmp_path / "p1.parquet")) == len(rows)
+
+
+def test_unknown_column_is_an_error(tmp_path) -> None:
+    with pytest.raises(KeyError, match="not_a_column"):
+        results.write_point(tmp_path, "p", [{"metric": "x", "not_a_column": 1}])
+
+
+def test_error_points_are_not_finished(tmp_path) -> None:
+    results.write_point(tmp_path, "bad", [{"point_id": "bad", "status": "error", "metric": "error"}])
+    assert not results.is_finished(tmp_path, "bad")
+    assert not results.is_finished(tmp_path, "missing")
+
+
+def test_new_column_in_later_run_is_not_dropped(tmp_path, monkeypatch) -> None:
+    results.write_point(tmp_path / "old", "p1", _rows("p1", "a/steps=50", [1.0, 1.0], 1.0))
+    monkeypatch.setattr(results, "SCHEMA", results.SCHEMA.append(pa.field("energy_j", pa.float64())))
+    monkeypatch.setattr(results, "COLUMNS", results.SCHEMA.names)
+    results.write_point(tmp_path / "new", "p2", [r | {"energy_j": 5.0} for r in _rows("p2", "b/steps=5", [1.0], 2.0)])
+    # "new" sorts after "old": a reader that took the first file's schema would drop energy_j
+    df = results.load(tmp_path)
+    assert "energy_j" in df.columns
+    assert df[df.point_id == "p2"].energy_j.eq(5.0).all()
+    assert df[df.point_id == "p1"].energy_j.isna().all()
+
+
+def test_pareto_mask_hand_checked() -> None:
+    cost = [1, 2, 3, 4, 2, np.nan]
+    fid = [50, 20, 25, 10, 30, 1]
+    assert pareto_mask(cost, fid, higher_is_better=False).tolist() == [True, True, False, True, False, False]
+    assert pareto_mask([1, 1], [5, 7], higher_is_better=True).tolist() == [False, True]
+
+
+def test_summary_speedup_and_front(tmp_path) -> None:
+    rng = np.random.default_rng(0)
+    base = list(rng.lognormal(np.log(2.0), 0.02, 30))
+    fast = list(rng.lognormal(np.log(0.5), 0.02, 30))
+    rows = _rows("p1", "a/steps=50", base, 10.0) + _rows("p2", "b/steps=5", fast, 12.0)
+    s = summarize(pd.DataFrame(rows)).set_index("variant")
+    assert s.loc["b/steps=5", "speedup_low"] < 4.0 < s.loc["b/steps=5", "speedup_high"]
+    assert abs(s.loc["a/steps=50", "speedup"] - 1.0) < 1e-9
+    assert s.on_front.all()  # cheaper-but-worse and dearer-but-better are both on the front
+    md = render_markdown(s.reset_index())
+    assert "a/steps=50 (baseline)" in md and md.count("\n") == 3
