@@ -131,6 +131,9 @@ class ImageGeneration(Task):
     def prepare(self, method: Any, seed: int) -> Prepared:
         if not isinstance(method, SamplerMethod):
             raise TypeError(f"task image_generation needs a sampler method, got {type(method).__name__}")
+        trained = self.scheduler_config["num_train_timesteps"]
+        if method.steps > trained:
+            raise ValueError(f"method.steps={method.steps} exceeds the model's num_train_timesteps={trained}")
         scheduler = method.scheduler(self.scheduler_config)
         timed_noise = self.noise(seed, self.cfg.batch_size)
 

@@ -1,0 +1,65 @@
+"""A short sweep through the real command line: files, summary, plot, resume, failures, -m, report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+from harness.results import SCHEMA, load
+from tests.helpers import TINY, run_cli
+
+POINTS = "points=[{name: ddim, steps: 20}, {name: ddim, steps: 4}, {name: dpm_solver, steps: 2000}]"
+
+
+def test_sweep_resume_failure_and_report(tmp_path: Path, tiny_unet_dir: Path) -> None:
+    out = tmp_path / "res"
+    args = ["model=local_unet", f"model.source={tiny_unet_dir}", *TINY, "task.fid_bootstrap=20",
+            POINTS, "baseline='ddim/steps=20'", f"results_dir={out}"]
+    first = run_cli(*args)
+    files = sorted(out.glob("*.parquet"))
+    assert len(files) == 3, first.stdout
+    # dpm_solver with more steps than the model's 1000 training steps is a bad combination at run time:
+    # recorded with its error, and the sweep went on
+    assert "FAILED, recorded, going on" in first.stdout and "1 point(s) failed" in first.stdout
+    rows = load(out)
+    bad = rows[rows.status == "error"]
+    assert bad.variant.unique().tolist() == ["dpm_solver/steps=2000"] 
+    assert "method.steps=2000 exceeds the model's num_train_timesteps=1000" in bad.error.iloc[0]
+    ok = rows[rows.status == "ok"]
+    assert set(ok.variant) == {"ddim/steps=20", "ddim/steps=4"}
+    assert pq.read_schema(files[0]).remove_metadata().equals(SCHEMA)
+    nfe = ok[ok.metric == "nfe"].set_index("variant").value
+    assert nfe["ddim/steps=20"] == 20 and nfe["ddim/steps=4"] == 4
+    steps = ok[(ok.metric == "latency") & (ok.stage == "denoise_step")]
+    assert steps.groupby("variant").size().to_dict() == {"ddim/steps=20": 20, "ddim/steps=4": 4}
+    assert (ok[ok.metric == "flops"].value > 0).all() and (ok[ok.metric == "peak_memory"].value > 0).all()
+    assert ok.threads.eq(2).all() and ok.device.eq("cpu").all() and ok.cpu.notna().all()
+    # the printed summary and the plot come from the rows
+    assert "ddim/steps=20 (baseline)" in first.stdout and "FID [95% CI]" in first.stdout
+    assert (out / "pareto_fid_latency.png").stat().st_size > 0 and (out / "pareto_fid_latency.svg").exists()
+
+    second = run_cli(*args)
+    assert second.stdout.count("finished earlier, skipped") == 2  # only the failed point runs again
+    assert len(list(out.glob("*.parquet"))) == 3
+
+    rep = run_cli("report", str(out), "--markdown", "--baseline", "ddim/steps=4")
+    assert "| ddim/steps=4 (baseline) |" in rep.stdout and "FAILED" in rep.stdout
+
+
+def test_multirun_from_the_command_line(tmp_path: Path, tiny_unet_dir: Path) -> None:
+    out = tmp_path / "multi"
+    proc = run_cli("-m", "model=local_unet", f"model.source={tiny_unet_dir}", *TINY, "method=ddim,euler",
+                   "method.steps=2,3", "baseline='ddim/steps=3'", f"results_dir={out}")
+    rows = pd.concat([load(out)])
+    assert sorted(rows.variant.unique()) == ["ddim/steps=2", "ddim/steps=3", "euler/steps=2", "euler/steps=3"]
+    assert "note: method given on the command line" in proc.stdout
+    assert proc.stdout.count("speedup x") == 1, "one report at the end of the multirun"
+
+
+def test_unknown_subcommand_and_bad_override_fail_fast() -> None:
+    proc = run_cli("compaer", check=False)
+    assert proc.returncode != 0 and "valid: report" in proc.stderr
+    proc = run_cli("method=ddim", "method.order=2", check=False)
+    assert proc.returncode != 0 and "order" in proc.stderr
