@@ -62,6 +62,7 @@ def load_plugins() -> None:
 
 
 def lookup(group: str, name: str) -> type:
+    load_plugins()  # idempotent; Python API users need not call it first
     table = _GROUPS[group]
     if name not in table:
         raise KeyError(f"unknown {group} {name!r}; registered: {', '.join(sorted(table)) or '(none)'}")
