@@ -30,6 +30,7 @@ def plan(cfg: DictConfig, method_overridden: bool = False) -> list[Any]:
     ``method=``/``method.X=`` on the command line), which runs ``cfg.method`` alone.
     """
     from harness.runner import Hardware, Point
+    from harness.timing import TimingPolicy
 
     hardware = Hardware(**OmegaConf.to_container(cfg.hardware, resolve=True))
     task = OmegaConf.to_object(cfg.task)
@@ -40,7 +41,8 @@ def plan(cfg: DictConfig, method_overridden: bool = False) -> list[Any]:
         methods = [OmegaConf.to_object(cfg.method)]
     else:
         methods = [build_config("method", OmegaConf.to_container(p, resolve=True)) for p in cfg.points]
-    return [Point(asdict(task), model, asdict(m), asdict(hardware), int(cfg.seed)) for m in methods]
+    policy = asdict(TimingPolicy(**OmegaConf.to_container(cfg.timing)))
+    return [Point(asdict(task), model, asdict(m), asdict(hardware), int(cfg.seed), policy) for m in methods]
 
 
 def sweep(cfg: DictConfig) -> None:
@@ -50,10 +52,8 @@ def sweep(cfg: DictConfig) -> None:
     from harness.report import report
     from harness.results import is_finished
     from harness.runner import new_run_id, run_point
-    from harness.timing import TimingPolicy
 
     points = plan(cfg, _method_overridden())
-    policy = TimingPolicy(**OmegaConf.to_container(cfg.timing))
     experiment = HydraConfig.get().runtime.choices.get("experiment") or "adhoc"
     run_id = new_run_id()
     failed = 0
@@ -64,7 +64,7 @@ def sweep(cfg: DictConfig) -> None:
             continue
         print(f"{tag}: running", flush=True)
         status, error = run_point(point, run_id=run_id, experiment=experiment, results_dir=cfg.results_dir,
-                                  baseline=cfg.baseline, policy=policy)
+                                  baseline=cfg.baseline)
         if status != "ok":
             failed += 1
             print(f"{tag}: FAILED, recorded, going on: {error.splitlines()[0]}", flush=True)
@@ -72,6 +72,8 @@ def sweep(cfg: DictConfig) -> None:
         print("\n" + report([cfg.results_dir]))
     if failed:
         print(f"{failed} point(s) failed; their rows hold the error", flush=True)
+        if HydraConfig.get().mode != RunMode.MULTIRUN:  # a multirun goes on to its other jobs
+            raise SystemExit(1)
 
 
 class MultirunReport(Callback):

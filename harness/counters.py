@@ -52,25 +52,30 @@ def _reset_hwm() -> bool:
 def peak_memory(device: torch.device) -> Iterator[dict[str, Any]]:
     """Peak memory inside the block.
 
+    ``bytes`` is the peak, ``increase`` the peak minus what was in use when the block started
+    (the method's working memory, without the weights and data already loaded).
     CUDA: ``max_memory_allocated`` after a reset (tensor memory of the caching allocator).
     CPU: the process's peak resident set (VmHWM after a reset, so earlier points don't leak
     into this one). Where the reset is impossible it falls back to ``ru_maxrss`` and says so in
-    ``kind``: that is the peak since process start, an upper bound.
+    ``kind``: that is the peak since process start, an upper bound, and ``increase`` is None.
     """
     out: dict[str, Any] = {}
     if device.type == "cuda":
         torch.cuda.synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
+        start = torch.cuda.memory_allocated(device)
         yield out
         torch.cuda.synchronize(device)
-        out.update(bytes=int(torch.cuda.max_memory_allocated(device)), kind="cuda_max_allocated")
+        peak = int(torch.cuda.max_memory_allocated(device))
+        out.update(bytes=peak, increase=peak - start, kind="cuda_max_allocated")
         return
     reset = _reset_hwm()
+    start = _vm_hwm_bytes() if reset else None  # right after the reset, VmHWM is the current RSS
     yield out
     hwm = _vm_hwm_bytes() if reset else None
-    if hwm is not None:
-        out.update(bytes=hwm, kind="process_peak_rss")
+    if hwm is not None and start is not None:
+        out.update(bytes=hwm, increase=hwm - start, kind="process_peak_rss")
     else:
         scale = 1 if sys.platform == "darwin" else 1024
-        out.update(bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale,
+        out.update(bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale, increase=None,
                    kind="process_peak_rss_since_start")

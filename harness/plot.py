@@ -25,9 +25,12 @@ def pareto_plot(summary: pd.DataFrame, stem: str | Path, cost: str = "latency_s"
         for _, r in grp.iterrows():
             ax.annotate(r.variant.split("/", 1)[-1], (r[cost], r[quality]), textcoords="offset points",
                         xytext=(4, 4), fontsize=7)
-    front = ok[ok.on_front].sort_values(cost)
-    if len(front):
-        ax.step(front[cost], front[quality], where="post", color="k", lw=1, alpha=0.6, label="Pareto front")
+    settings = list(dict.fromkeys(ok.setting))
+    for k, setting in enumerate(settings):  # one front per comparable setting, never joined across them
+        front = ok[(ok.setting == setting) & ok.on_front].sort_values(cost)
+        label = "Pareto front" + (f" ({setting})" if len(settings) > 1 else "")
+        ax.step(front[cost], front[quality], where="post", color=f"C{7 + k % 3}" if k else "k", lw=1, alpha=0.6,
+                label=label)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("latency per call, s (median, 95% CI; log scale)")

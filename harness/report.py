@@ -6,6 +6,8 @@ Data here, rendering in ``harness.plot`` and ``render_*`` below, so a notebook u
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from pathlib import Path
 
@@ -18,6 +20,18 @@ from harness.stats import recentred_bootstrap_ci, median_ci, speedup_ci
 GROUP = ["task", "model", "hardware", "device_name", "seed", "batch_size"]
 
 
+def _setting(first: pd.Series) -> str:
+    """What must be equal for two points to be compared: the full point config except the method
+    (task incl. metric settings, model, hardware incl. threads and dtype, seed), the device, and
+    the folder the results came from."""
+    cfg = json.loads(first["config"]) if isinstance(first.get("config"), str) else {}
+    cfg.pop("method", None)
+    folder = str(Path(first["file"]).parent) if isinstance(first.get("file"), str) else ""
+    key = json.dumps([cfg, first.get("device_name"), folder, [first.get(k) for k in GROUP]], sort_keys=True,
+                     default=str)
+    return hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
 def _one(df: pd.DataFrame, metric: str, stage: str | None = None) -> pd.Series:
     sel = df[(df.metric == metric) & (df["stage"].isna() if stage is None else df["stage"] == stage)]
     return sel.value.dropna()
@@ -27,12 +41,14 @@ def summarize(rows: pd.DataFrame, baseline: str | None = None, confidence: float
     """One row per point: latency median (CI), speedup over the baseline (CI), FID (CI), costs.
 
     ``baseline`` is a variant label; by default the ``baseline`` column the run recorded.
-    Speedups compare points of the same task, model, hardware, device, seed and batch size.
+    Speedups and Pareto fronts only compare points of the same setting (``_setting``).
     """
     out = []
-    for pid, df in rows.groupby("point_id", sort=False):
+    by = "file" if "file" in rows else ["run_id", "point_id"]
+    for _, df in rows.groupby(by, sort=False):
         first = df.iloc[0]
-        rec = {k: first[k] for k in ["point_id", "variant", "method", "status", *GROUP]}
+        rec = {k: first.get(k) for k in ["point_id", "run_id", "variant", "method", "status", *GROUP]}
+        rec["setting"] = _setting(first)
         rec["error"] = first.get("error")
         rec["baseline"] = baseline or first.get("baseline")
         lat = _one(df, "latency", "end_to_end")
@@ -57,9 +73,12 @@ def summarize(rows: pd.DataFrame, baseline: str | None = None, confidence: float
         return table
     for col in ("speedup", "speedup_low", "speedup_high"):
         table[col] = np.nan
-    for _, grp in table.groupby(GROUP, dropna=False, sort=False):
+    for _, grp in table.groupby("setting", sort=False):
         for i, rec in grp.iterrows():
             base = grp[(grp.variant == rec.baseline) & (grp.status == "ok")]
+            if len(base) > 1:
+                raise ValueError(f"baseline {rec.baseline!r} was measured {len(base)} times in one setting "
+                                 f"(runs {', '.join(base.run_id.astype(str))}); report one result folder at a time")
             if rec.status != "ok" or base.empty or len(rec._lat) < 2:
                 continue
             est = speedup_ci(base.iloc[0]._lat, rec._lat, confidence)
@@ -67,7 +86,7 @@ def summarize(rows: pd.DataFrame, baseline: str | None = None, confidence: float
     table["on_front"] = False
     ok = table.status == "ok"
     if "fid" in table and ok.any():
-        for _, grp in table[ok].groupby(GROUP, dropna=False, sort=False):
+        for _, grp in table[ok].groupby("setting", sort=False):
             table.loc[grp.index, "on_front"] = pareto_mask(grp.latency_s, grp.fid, higher_is_better=False)
     return table.drop(columns="_lat")
 
@@ -86,7 +105,8 @@ def table_cells(summary: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
     header = ["variant", "NFE", "latency s (median [95% CI])", "speedup x (gmean ratio [95% CI])",
               "FID [95% CI]", "IS-like", "n", "front"]
     body = []
-    for _, r in summary.sort_values(["task", "model", "hardware", "seed", "method", "nfe"], na_position="last").iterrows():
+    keys = [k for k in ["setting", "method", "nfe"] if k in summary]
+    for _, r in summary.sort_values(keys, na_position="last").iterrows():
         if r.status != "ok":
             body.append([r.variant, "-", "FAILED: " + str(r.error).splitlines()[0][:60], "-", "-", "-", "-", ""])
             continue
@@ -119,13 +139,19 @@ def render_markdown(summary: pd.DataFrame) -> str:
 
 def context_lines(rows: pd.DataFrame) -> list[str]:
     """Where and how it was measured: the facts a reader needs next to the numbers."""
-    first = rows.iloc[0]
-    lines = [f"hardware {first.hardware} ({first.device_name}), threads {first.threads}, torch {first.torch}, "
-             f"git {first.git_sha}",
-             f"latency = one call generating batch_size={first.batch_size} images; speedup = ratio of geometric "
-             "means vs the baseline; FID CI = bootstrap over generated samples, re-centred on the estimate; * = on the Pareto front "
-             "(FID vs latency)"]
-    return lines
+    def distinct(col: str) -> str:
+        vals = sorted({str(v) for v in rows[col].dropna()}) if col in rows else []
+        return " | ".join(vals) if vals else "-"
+
+    return [
+        f"hardware {distinct('hardware')} ({distinct('device_name')}), threads {distinct('threads')}, "
+        f"torch {distinct('torch')}, git {distinct('git_sha')}, seeds {distinct('seed')}",
+        f"latency = one call generating batch_size={distinct('batch_size')} images; speedup = ratio of geometric "
+        "means vs the baseline, bootstrap CI over repeats (within-run noise only: baseline and method ran "
+        "minutes apart, not interleaved)",
+        "FID CI = bootstrap over generated samples, re-centred on the estimate; * = on the Pareto front "
+        "(FID vs latency) of its setting",
+    ]
 
 
 def report(paths: list[str | Path], baseline: str | None = None, out_dir: str | Path | None = None,

@@ -92,11 +92,18 @@ def _files(paths: Iterable[str | Path]) -> list[Path]:
 
 
 def load(*paths: str | Path) -> pd.DataFrame:
-    """All rows under the given result folders or files, columns unioned across files."""
+    """All rows under the given result folders or files, columns unioned across files.
+
+    Adds one column that is not stored: ``file``, the parquet file each row came from (one file
+    is one measured point, so the same config measured in two folders stays two points).
+    """
     files = _files(paths)
     if not files:
         raise FileNotFoundError(f"no .parquet result files under {', '.join(map(str, paths))}")
-    tables = [pq.read_table(f) for f in files]
+    tables = []
+    for f in files:
+        t = pq.read_table(f)
+        tables.append(t.append_column("file", pa.array([str(f)] * t.num_rows, pa.string())))
     return pa.concat_tables(tables, promote_options="permissive").to_pandas()
 
 

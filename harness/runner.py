@@ -54,6 +54,7 @@ class Point:
     method: dict[str, Any]
     hardware: dict[str, Any]
     seed: int
+    timing: dict[str, Any]  # a stricter policy is a different measurement, so it is part of the id
 
     @property
     def point_id(self) -> str:
@@ -76,32 +77,36 @@ def variant_label(method: dict[str, Any]) -> str:
 _WORKLOADS: dict[str, Task] = {}
 
 
-def _workload(point: Point, hw: Hardware) -> Task:
-    """Models and data load once per process; points that share them reuse them."""
+def _workload(point: Point, hw: Hardware) -> tuple[Task, bool]:
+    """Models and data load once per process; points that share them reuse them. True if fresh."""
     key = json.dumps([point.task, point.model, point.hardware], sort_keys=True)
-    if key not in _WORKLOADS:
+    fresh = key not in _WORKLOADS
+    if fresh:
         cls = lookup("task", point.task["name"])
         cfg = cls.Config(**point.task)
         _WORKLOADS[key] = cls(cfg, point.model, torch.device(hw.device), DTYPES[hw.dtype])
-    return _WORKLOADS[key]
+    return _WORKLOADS[key], fresh
 
 
 def _reset(seed: int, hw: Hardware) -> None:
     # Hydra's basic launcher runs every point in one process: reset what leaks between points.
     torch.set_num_threads(hw.threads)
+    if torch.device(hw.device).type == "cuda":
+        torch.cuda.set_device(torch.device(hw.device))
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
 
 
-def measure_point(point: Point, policy: timing.TimingPolicy) -> tuple[list[Observation], str]:
+def measure_point(point: Point) -> tuple[list[Observation], str]:
     """Time the method's call, count its costs, then evaluate its quality.
 
     Returns the observations and a JSON note of the timing policy and why the timer stopped.
     """
     hw = Hardware(**point.hardware)
+    policy = timing.TimingPolicy(**point.timing)
     _reset(point.seed, hw)
-    task = _workload(point, hw)
+    task, fresh = _workload(point, hw)
     method_cls = lookup("method", point.method["name"])
     method = method_cls(method_cls.Config(**point.method))
     prepared = task.prepare(method, point.seed)
@@ -116,19 +121,23 @@ def measure_point(point: Point, policy: timing.TimingPolicy) -> tuple[list[Obser
     obs += [Observation("nfe", len(steps)),
             Observation("flops", counters.count_flops(prepared.flops_call)),
             Observation("peak_memory", mem["bytes"], unit=f"bytes ({mem['kind']})")]
+    if mem["increase"] is not None:
+        obs.append(Observation("peak_memory_increase", mem["increase"], unit=f"bytes ({mem['kind']})"))
     _reset(point.seed, hw)
     obs += prepared.evaluate()
-    return obs, json.dumps(m.as_dict() | {"batch_size": prepared.batch_size}, sort_keys=True)
+    # Only the first point on a fresh workload has a truly cold first call (weights untouched).
+    note = m.as_dict() | {"batch_size": prepared.batch_size, "workload_loaded_for_this_point": fresh}
+    return obs, json.dumps(note, sort_keys=True)
 
 
-def run_point(point: Point, *, run_id: str, experiment: str, results_dir: str, baseline: str | None,
-              policy: timing.TimingPolicy) -> tuple[str, str | None]:
+def run_point(point: Point, *, run_id: str, experiment: str, results_dir: str,
+              baseline: str | None) -> tuple[str, str | None]:
     """Measure one point and write its file; a failure becomes an ``error`` row. Returns (status, error)."""
     status, error, timing_note = "ok", None, None
     try:
-        obs, timing_note = measure_point(point, policy)
+        obs, timing_note = measure_point(point)
     except Exception as exc:  # a failed point is a result, and the sweep goes on
-        status, error = "error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=6)}"
+        status, error = "error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=-6)}"
         obs = [Observation("error", float("nan"))]
     hw = Hardware(**point.hardware)
     ident = {

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import gc
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Iterator
 
@@ -98,10 +98,20 @@ def _gc_off() -> Iterator[None]:
             gc.enable()
 
 
+def _on(device: torch.device) -> Any:
+    """Make ``device`` current: CUDA events, streams and synchronize act on the current device."""
+    return torch.cuda.device(device) if device.type == "cuda" else nullcontext()
+
+
 def measure(fn: Callable[[], Any], policy: TimingPolicy, device: torch.device | str = "cpu") -> Measurement:
-    """Time ``fn`` under ``policy``; every repeat's seconds are kept."""
-    clock = _Clock(torch.device(device))
-    with _gc_off():
+    """Time ``fn`` under ``policy``; every repeat's seconds are kept.
+
+    ``min_repeats`` wins over ``max_time_s``: a call slower than max_time_s / min_repeats still
+    gets its minimum count (the stop reason then says ``max_time`` or ``max_repeats``).
+    """
+    device = torch.device(device)
+    clock = _Clock(device)
+    with _gc_off(), _on(device):
         cold = clock.run(fn, 1)[0]
         warm_calls, warm_t = 0, 0.0
         while warm_calls < policy.warmup_min_calls or warm_t < policy.warmup_min_s:
@@ -156,7 +166,8 @@ def time_module_calls(module: torch.nn.Module, device: torch.device | str = "cpu
     out: list[float] = []
     handle = module.register_forward_pre_hook(hook)
     try:
-        yield out
+        with _on(dev):
+            yield out
     finally:
         handle.remove()
         hook(module, None)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable
 
@@ -68,13 +69,17 @@ class SamplerMethod:
         return self.cfg.steps
 
 
+@lru_cache(maxsize=None)
+def _step_takes_generator(cls: type) -> bool:
+    return "generator" in inspect.signature(cls.step).parameters
+
+
 @torch.no_grad()
 def denoise(unet: torch.nn.Module, scheduler: SchedulerMixin, steps: int, noise: torch.Tensor,
             generator: torch.Generator | None) -> torch.Tensor:
     """The generic diffusers sampling loop; the scheduler decides what each step does."""
     scheduler.set_timesteps(steps, device=noise.device)
-    takes_generator = "generator" in inspect.signature(scheduler.step).parameters
-    extra = {"generator": generator} if takes_generator else {}
+    extra = {"generator": generator} if _step_takes_generator(type(scheduler)) else {}
     x = noise * scheduler.init_noise_sigma
     for t in scheduler.timesteps:
         eps = unet(scheduler.scale_model_input(x, t), t).sample

@@ -17,7 +17,8 @@ def test_sweep_resume_failure_and_report(tmp_path: Path, tiny_unet_dir: Path) ->
     out = tmp_path / "res"
     args = ["model=local_unet", f"model.source={tiny_unet_dir}", *TINY, "task.fid_bootstrap=20",
             POINTS, "baseline='ddim/steps=20'", f"results_dir={out}"]
-    first = run_cli(*args)
+    first = run_cli(*args, check=False)
+    assert first.returncode == 1, first.stderr  # a failed point fails the run, after the sweep went on
     files = sorted(out.glob("*.parquet"))
     assert len(files) == 3, first.stdout
     # dpm_solver with more steps than the model's 1000 training steps is a bad combination at run time:
@@ -40,7 +41,7 @@ def test_sweep_resume_failure_and_report(tmp_path: Path, tiny_unet_dir: Path) ->
     assert "ddim/steps=20 (baseline)" in first.stdout and "FID [95% CI]" in first.stdout
     assert (out / "pareto_fid_latency.png").stat().st_size > 0 and (out / "pareto_fid_latency.svg").exists()
 
-    second = run_cli(*args)
+    second = run_cli(*args, check=False)
     assert second.stdout.count("finished earlier, skipped") == 2  # only the failed point runs again
     assert len(list(out.glob("*.parquet"))) == 3
 

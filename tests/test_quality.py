@@ -12,10 +12,11 @@ from scipy import linalg
 
 from harness.counters import count_flops
 from harness.metrics.fid import FrechetDistance, InceptionFeatures, classifier_scores
-from harness.runner import Point, measure_point
-from harness.timing import TimingPolicy
+from harness.cli import plan
+from harness.runner import measure_point
 from tasks.zoo import ZOO_DIR, resolve
 from tasks.zoo.train_digits import DigitsClassifier, digits_tensor, heldout_split
+from tests.helpers import TINY, compose_cfg
 
 
 def _fid_scipy(a: np.ndarray, b: np.ndarray) -> float:
@@ -77,18 +78,20 @@ def test_inception_without_the_extra_says_what_to_install() -> None:
 
 def test_paired_gaps_on_the_embedded_model() -> None:
     """Only the large paired gaps, never absolute FIDs: DDIM-5 is far worse than DPM++-20 and DDIM-20."""
-    policy = TimingPolicy(warmup_min_calls=1, warmup_min_s=0, min_repeats=2, min_time_s=0, max_time_s=0.5)
-    task = {"name": "image_generation", "dataset": "digits", "n_samples": 1000, "batch_size": 8,
-            "eval_batch": 500, "features": "digits_classifier", "classifier": "zoo:digits_classifier",
-            "inception_weights": None, "fid_bootstrap": 0}
-    hw = {"name": "cpu", "device": "cpu", "dtype": "float32", "threads": 2, "peak_tflops": None,
-          "mem_bandwidth_gbs": None}
+    cfg = compose_cfg([*TINY, "task.n_samples=1000", "task.eval_batch=500",
+                       "points=[{name: ddim, steps: 5}, {name: ddim, steps: 20}, {name: dpm_solver, steps: 20}]"])
     fid = {}
-    for method in ({"name": "ddim", "steps": 5, "timestep_spacing": None},
-                   {"name": "ddim", "steps": 20, "timestep_spacing": None},
-                   {"name": "dpm_solver", "steps": 20, "timestep_spacing": None, "order": 2}):
-        point = Point(task, {"name": "digits_unet", "source": "zoo:digits_ddpm"}, method, hw, seed=0)
-        obs, _ = measure_point(point, policy)
+    for point in plan(cfg):
+        obs, _ = measure_point(point)
         fid[point.variant] = next(o.value for o in obs if o.metric == "fid")
     assert fid["ddim/steps=5"] > 3 * fid["dpm_solver/steps=20"], fid
     assert fid["ddim/steps=5"] > 3 * fid["ddim/steps=20"], fid
+
+
+def test_peak_memory_increase_sees_tensor_memory() -> None:
+    from harness.counters import peak_memory
+
+    with peak_memory(torch.device("cpu")) as mem:
+        buf = torch.ones(50_000_000)  # 200 MB, touched
+        del buf
+    assert mem["kind"] == "process_peak_rss" and mem["increase"] >= 150e6 and mem["bytes"] >= mem["increase"]

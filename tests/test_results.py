@@ -28,7 +28,7 @@ def test_round_trip(tmp_path) -> None:
     results.write_point(tmp_path, "p1", rows)
     df = results.load(tmp_path)
     assert len(df) == len(rows)
-    assert list(df.columns) == results.COLUMNS
+    assert list(df.columns) == [*results.COLUMNS, "file"]  # `file` is added by the loader, not stored
     assert df[df.metric == "latency"].value.tolist() == [1.0, 1.1, 0.9]
     assert df.created_at.dt.tz is not None
     assert not list(tmp_path.glob(".*.tmp")), "temp files must not be left behind"
@@ -78,3 +78,27 @@ def test_summary_speedup_and_front(tmp_path) -> None:
     assert s.on_front.all()  # cheaper-but-worse and dearer-but-better are both on the front
     md = render_markdown(s.reset_index())
     assert "a/steps=50 (baseline)" in md and md.count("\n") == 3
+
+
+def test_same_point_in_two_folders_stays_two_points(tmp_path) -> None:
+    for folder, scale in (("a", 1.0), ("b", 2.0)):
+        rows = _rows("p1", "a/steps=50", [scale] * 5, 10.0) + _rows("p2", "b/steps=5", [scale / 4] * 5, 12.0)
+        for pid in ("p1", "p2"):
+            results.write_point(tmp_path / folder, pid, [r for r in rows if r["point_id"] == pid])
+    s = summarize(results.load(tmp_path / "a", tmp_path / "b"))
+    assert len(s) == 4
+    assert s[s.variant == "a/steps=50"].latency_s.sort_values().tolist() == [1.0, 2.0]
+    assert np.allclose(s[s.variant == "b/steps=5"].speedup, 4.0)  # each against its own folder's baseline
+
+
+def test_ambiguous_baseline_is_an_error() -> None:
+    rows = _rows("p1", "a/steps=50", [1.0] * 5, 10.0) + [
+        r | {"run_id": "other"} for r in _rows("p1", "a/steps=50", [1.1] * 5, 10.0)]
+    with pytest.raises(ValueError, match="measured 2 times"):
+        summarize(pd.DataFrame(rows))
+
+
+def test_summary_of_only_failed_points_renders() -> None:
+    rows = [{"run_id": "r", "point_id": "x", "status": "error", "error": "ValueError: boom", "metric": "error",
+             "variant": "a/steps=1", "method": "a", "task": "t", "model": "m", "hardware": "cpu", "seed": 0}]
+    assert "FAILED: ValueError: boom" in render_markdown(summarize(pd.DataFrame(rows, columns=results.COLUMNS)))

@@ -23,6 +23,7 @@ METRICS: dict[str, MetricInfo] = {
     "nfe": MetricInfo("calls/sample", False, "denoiser evaluations per generated sample"),
     "flops": MetricInfo("FLOP/sample", False, "FLOPs per generated sample, FlopCounterMode"),
     "peak_memory": MetricInfo("bytes", False, "peak memory during the timed calls"),
+    "peak_memory_increase": MetricInfo("bytes", False, "peak memory during the timed calls minus memory in use before"),
     "error": MetricInfo("", None, "the point failed; the error column says why"),
 }
 
