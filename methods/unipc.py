@@ -7,7 +7,6 @@ output at the new point, which is reused by the next step, so the corrector cost
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from diffusers import SchedulerMixin, UniPCMultistepScheduler
