@@ -40,6 +40,7 @@ def _git_sha() -> str | None:
         return None
 
 
+@lru_cache(maxsize=1)
 def _driver() -> str | None:
     try:
         out = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],

@@ -91,8 +91,6 @@ def _workload(point: Point, hw: Hardware) -> tuple[Task, bool]:
 def _reset(seed: int, hw: Hardware) -> None:
     # Hydra's basic launcher runs every point in one process: reset what leaks between points.
     torch.set_num_threads(hw.threads)
-    if torch.device(hw.device).type == "cuda":
-        torch.cuda.set_device(torch.device(hw.device))
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
 import pyarrow.parquet as pq
 
 from harness.results import SCHEMA, load
@@ -53,7 +52,7 @@ def test_multirun_from_the_command_line(tmp_path: Path, tiny_unet_dir: Path) -> 
     out = tmp_path / "multi"
     proc = run_cli("-m", "model=local_unet", f"model.source={tiny_unet_dir}", *TINY, "method=ddim,euler",
                    "method.steps=2,3", "baseline='ddim/steps=3'", f"results_dir={out}")
-    rows = pd.concat([load(out)])
+    rows = load(out)
     assert sorted(rows.variant.unique()) == ["ddim/steps=2", "ddim/steps=3", "euler/steps=2", "euler/steps=3"]
     assert "note: method given on the command line" in proc.stdout
     assert proc.stdout.count("speedup x") == 1, "one report at the end of the multirun"
