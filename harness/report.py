@@ -6,89 +6,113 @@ Data here, rendering in ``harness.plot`` and ``render_*`` below, so a notebook u
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from harness.pareto import pareto_mask
-from harness.stats import recentred_bootstrap_ci, median_ci, speedup_ci
+from harness.analysis import GROUP, estimates, pareto_table, points
+from harness.stats import Estimate, paired_difference_ci, paired_speedup_ci, speedup_ci
 
-GROUP = ["task", "model", "hardware", "device_name", "seed", "batch_size"]
-
-
-def _setting(first: pd.Series) -> str:
-    """What must be equal for two points to be compared: the full point config except the method
-    (task incl. metric settings, model, hardware incl. threads and dtype, seed), the device, and
-    the folder the results came from."""
-    cfg = json.loads(first["config"]) if isinstance(first.get("config"), str) else {}
-    cfg.pop("method", None)
-    folder = str(Path(first["file"]).parent) if isinstance(first.get("file"), str) else ""
-    key = json.dumps([cfg, first.get("device_name"), folder, [first.get(k) for k in GROUP]], sort_keys=True,
-                     default=str)
-    return hashlib.sha256(key.encode()).hexdigest()[:12]
+QUALITY_EXTRAS = ("nfe", "flops", "peak_memory", "inception_score", "label_entropy", "mean_confidence")
 
 
-def _one(df: pd.DataFrame, metric: str, stage: str | None = None) -> pd.Series:
-    sel = df[(df.metric == metric) & (df["stage"].isna() if stage is None else df["stage"] == stage)]
-    return sel.value.dropna()
+def default_quality(est: pd.DataFrame) -> str | None:
+    """FID when measured, else the first metric with a quality direction (``higher_is_better`` set)."""
+    names = list(dict.fromkeys(est.metric))
+    if "fid" in names:
+        return "fid"
+    quality = [m for m in names if "@" not in m and est.loc[est.metric == m, "higher_is_better"].notna().any()]
+    return quality[0] if quality else None
 
 
-def summarize(rows: pd.DataFrame, baseline: str | None = None, confidence: float = 0.95) -> pd.DataFrame:
-    """One row per point: latency median (CI), speedup over the baseline (CI), FID (CI), costs.
+def _speedup(base: pd.Series, rec: pd.Series, confidence: float) -> Estimate | None:
+    """Paired (ABBA) when the point timed the baseline interleaved with itself, else two-sample."""
+    own = rec.get("_lat")
+    if rec.get("_abba") is not None:
+        return paired_speedup_ci(rec["_abba"], own, confidence)
+    if base.get("_lat") is None or own is None or len(own) < 2 or len(base["_lat"]) < 2:
+        return None
+    return speedup_ci(base["_lat"], own, confidence)
+
+
+def _delta(base: pd.Series, rec: pd.Series, quality: str, confidence: float) -> Estimate | None:
+    """Quality change vs the baseline: paired when both stored replicates over the same samples."""
+    a, b = base.get(quality), rec.get(quality)
+    if a is None or b is None or np.isnan(a) or np.isnan(b):
+        return None
+    ra, rb = base.get("_reps"), rec.get("_reps")
+    if ra is not None and rb is not None and len(ra) == len(rb) and base.get("n") == rec.get("n"):
+        return paired_difference_ci(a, b, ra, rb, confidence)
+    return Estimate(b - a, np.nan, np.nan, "difference, no CI (no paired replicates)")
+
+
+def summarize(rows: pd.DataFrame, baseline: str | None = None, confidence: float = 0.95,
+              quality: str | None = None) -> pd.DataFrame:
+    """One row per point: latency median (CI), speedup over the baseline (CI, estimator named),
+    quality (CI) and its change vs the baseline (paired CI where possible), costs, Pareto marks.
 
     ``baseline`` is a variant label; by default the ``baseline`` column the run recorded.
-    Speedups and Pareto fronts only compare points of the same setting (``_setting``).
+    ``quality`` defaults to ``default_quality``. Comparisons stay within a setting
+    (``harness.analysis.setting_of``).
     """
-    out = []
-    by = "file" if "file" in rows else ["run_id", "point_id"]
-    for _, df in rows.groupby(by, sort=False):
-        first = df.iloc[0]
-        rec = {k: first.get(k) for k in ["point_id", "run_id", "variant", "method", "status", *GROUP]}
-        rec["setting"] = _setting(first)
-        rec["error"] = first.get("error")
-        rec["baseline"] = baseline or first.get("baseline")
-        lat = _one(df, "latency", "end_to_end")
-        if len(lat):
-            est = median_ci(lat.to_numpy(), confidence)
-            rec |= {"latency_s": est.value, "latency_low": est.low, "latency_high": est.high, "repeats": len(lat)}
-        fid = _one(df, "fid")
-        if len(fid):
-            rec |= {"fid": fid.iloc[0], "n": int(df[df.metric == "fid"].n.iloc[0])}
-            reps = _one(df, "fid_bootstrap")
-            if len(reps) >= 20:
-                ci = recentred_bootstrap_ci(fid.iloc[0], reps.to_numpy(), confidence)
-                rec |= {"fid_low": ci.low, "fid_high": ci.high}
-        for metric in ("nfe", "flops", "peak_memory", "inception_score", "label_entropy", "mean_confidence"):
-            v = _one(df, metric)
-            if len(v):
-                rec[metric] = v.iloc[0]
-        rec["_lat"] = lat.to_numpy()
-        out.append(rec)
-    table = pd.DataFrame(out)
+    est = estimates(rows, confidence)
+    table = points(rows)
     if table.empty:
         return table
-    for col in ("speedup", "speedup_low", "speedup_high"):
+    table["baseline"] = baseline or table.baseline
+    quality = quality or default_quality(est)
+    table["quality"] = quality
+    by_key = {k: g.set_index("metric") for k, g in est.groupby("key", sort=False)}
+    recs = []
+    for _, rec in table.iterrows():
+        g = by_key.get(rec.key)
+        extra: dict = {"_lat": None, "_abba": None, "_reps": None}
+        if g is not None:
+            if "latency" in g.index:
+                lat = g.loc["latency"]
+                extra |= {"latency": lat.value, "latency_low": lat.low, "latency_high": lat.high,
+                          "repeats": lat.n_samples, "_lat": lat.samples}
+            if "latency@abba_baseline" in g.index:
+                extra["_abba"] = g.loc["latency@abba_baseline"].samples
+            if quality in g.index:
+                q = g.loc[quality]
+                extra |= {quality: q.value, f"{quality}_low": q.low, f"{quality}_high": q.high, "n": q.n,
+                          "_reps": q.replicates}
+            extra |= {m: g.loc[m].value for m in QUALITY_EXTRAS if m in g.index and m != quality}
+        recs.append(extra)
+    table = pd.concat([table, pd.DataFrame(recs, index=table.index)], axis=1)
+    for col in ("speedup", "speedup_low", "speedup_high", "baseline_latency_s", "delta", "delta_low", "delta_high"):
         table[col] = np.nan
+    table["speedup_estimator"] = None
+    table["delta_estimator"] = None
     for _, grp in table.groupby("setting", sort=False):
         for i, rec in grp.iterrows():
             base = grp[(grp.variant == rec.baseline) & (grp.status == "ok")]
             if len(base) > 1:
                 raise ValueError(f"baseline {rec.baseline!r} was measured {len(base)} times in one setting "
                                  f"(runs {', '.join(base.run_id.astype(str))}); report one result folder at a time")
-            if rec.status != "ok" or base.empty or len(rec._lat) < 2:
+            if rec.status != "ok" or base.empty:
                 continue
-            est = speedup_ci(base.iloc[0]._lat, rec._lat, confidence)
-            table.loc[i, ["speedup", "speedup_low", "speedup_high"]] = [est.value, est.low, est.high]
+            b = base.iloc[0]
+            table.loc[i, "baseline_latency_s"] = b.get("latency", np.nan)
+            sp = _speedup(b, rec, confidence)
+            if sp is not None:
+                table.loc[i, ["speedup", "speedup_low", "speedup_high"]] = [sp.value, sp.low, sp.high]
+                table.loc[i, "speedup_estimator"] = sp.estimator
+            d = _delta(b, rec, quality, confidence) if quality else None
+            if d is not None:
+                table.loc[i, ["delta", "delta_low", "delta_high"]] = [d.value, d.low, d.high]
+                table.loc[i, "delta_estimator"] = d.estimator
     table["on_front"] = False
-    ok = table.status == "ok"
-    if "fid" in table and ok.any():
-        for _, grp in table[ok].groupby("setting", sort=False):
-            table.loc[grp.index, "on_front"] = pareto_mask(grp.latency_s, grp.fid, higher_is_better=False)
-    return table.drop(columns="_lat")
+    table["near_front"] = False
+    if quality and "latency" in set(est.metric):
+        front, _ = pareto_table(est, "latency", quality)
+        marks = front.set_index("key")
+        table["on_front"] = table.key.map(marks.on_front).fillna(False).astype(bool)
+        table["near_front"] = table.key.map(marks.near_front).fillna(False).astype(bool)
+    return table.drop(columns=["_lat", "_abba", "_reps"])
 
 
 def _fmt(v: float, lo: float | None = None, hi: float | None = None, digits: int = 3) -> str:
@@ -100,10 +124,16 @@ def _fmt(v: float, lo: float | None = None, hi: float | None = None, digits: int
     return s
 
 
+def _label(quality: str | None) -> str:
+    return (quality or "quality").upper() if quality in ("fid", "kid", "bleu") else (quality or "quality")
+
+
 def table_cells(summary: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
-    """Header and string cells of the summary, sorted by NFE within each group."""
-    header = ["variant", "NFE", "latency s (median [95% CI])", "speedup x (gmean ratio [95% CI])",
-              "FID [95% CI]", "IS-like", "n", "front"]
+    """Header and string cells of the summary, sorted by NFE within each setting."""
+    quality = summary["quality"].iloc[0] if "quality" in summary and len(summary) else None
+    q = _label(quality)
+    header = ["variant", "NFE", "latency s (median [95% CI])", "speedup x [95% CI]", f"d{q} vs baseline [95% CI]",
+              f"{q} [95% CI]", "n", "front"]
     body = []
     keys = [k for k in ["setting", "method", "nfe"] if k in summary]
     for _, r in summary.sort_values(keys, na_position="last").iterrows():
@@ -114,12 +144,12 @@ def table_cells(summary: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
         body.append([
             r.variant + (" (baseline)" if r.variant == r.baseline else ""),
             _fmt(g("nfe"), digits=4),
-            _fmt(g("latency_s"), g("latency_low"), g("latency_high")),
+            _fmt(g("latency"), g("latency_low"), g("latency_high")),
             _fmt(g("speedup"), g("speedup_low"), g("speedup_high")),
-            _fmt(g("fid"), g("fid_low"), g("fid_high")),
-            _fmt(g("inception_score")),
+            "" if r.variant == r.baseline else _fmt(g("delta"), g("delta_low"), g("delta_high")),
+            _fmt(g(quality), g(f"{quality}_low"), g(f"{quality}_high")) if quality else "-",
             _fmt(g("n"), digits=6),
-            "*" if r.on_front else "",
+            "*" if r.on_front else ("~" if r.near_front else ""),
         ])
     return header, body
 
@@ -137,32 +167,42 @@ def render_markdown(summary: pd.DataFrame) -> str:
     return "\n".join("| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows)
 
 
-def context_lines(rows: pd.DataFrame) -> list[str]:
-    """Where and how it was measured: the facts a reader needs next to the numbers."""
-    def distinct(col: str) -> str:
-        vals = sorted({str(v) for v in rows[col].dropna()}) if col in rows else []
+def context_lines(rows: pd.DataFrame, summary: pd.DataFrame | None = None) -> list[str]:
+    """Where and how it was measured, and which estimators made the numbers."""
+    def distinct(frame: pd.DataFrame, col: str) -> str:
+        vals = sorted({str(v) for v in frame[col].dropna()}) if col in frame else []
         return " | ".join(vals) if vals else "-"
 
-    return [
-        f"hardware {distinct('hardware')} ({distinct('device_name')}), threads {distinct('threads')}, "
-        f"torch {distinct('torch')}, git {distinct('git_sha')}, seeds {distinct('seed')}",
-        f"latency = one call generating batch_size={distinct('batch_size')} images; speedup = ratio of geometric "
-        "means vs the baseline, bootstrap CI over repeats (within-run noise only: baseline and method ran "
-        "minutes apart, not interleaved)",
-        "FID CI = bootstrap over generated samples, re-centred on the estimate; * = on the Pareto front "
-        "(FID vs latency) of its setting",
+    lines = [
+        f"hardware {distinct(rows, 'hardware')} ({distinct(rows, 'device_name')}), threads {distinct(rows, 'threads')}, "
+        f"torch {distinct(rows, 'torch')}, git {distinct(rows, 'git_sha')}, seeds {distinct(rows, 'seed')}",
+        f"latency = one call on batch_size={distinct(rows, 'batch_size')} items, median of the repeats",
     ]
+    if summary is not None and len(summary):
+        base = summary.dropna(subset=["baseline_latency_s"]).drop_duplicates("setting")
+        for _, b in base.iterrows():
+            lines.append(f"baseline {b.baseline}: {_fmt(b.baseline_latency_s)} s per call"
+                         + (f" (setting {b.setting})" if summary.setting.nunique() > 1 else ""))
+        for est in summary[summary.variant != summary.baseline].speedup_estimator.dropna().unique():
+            note = "" if est.startswith("ABBA") else (
+                " (within-run noise only: baseline and method ran minutes apart; interleave=true pairs them)")
+            lines.append(f"speedup = {est}{note}")
+        for est in summary.delta_estimator.dropna().unique():
+            lines.append(f"d{_label(summary['quality'].iloc[0])} = method minus baseline, {est}")
+    lines.append("* = on the Pareto front (quality vs latency) of its setting; ~ = off it, but its CIs reach it")
+    return lines
 
 
 def report(paths: list[str | Path], baseline: str | None = None, out_dir: str | Path | None = None,
-           markdown: bool = False) -> str:
+           markdown: bool = False, quality: str | None = None) -> str:
     """Load rows, print-ready text, and write the Pareto plot (PNG + SVG) next to the results."""
     from harness.plot import pareto_plot
     from harness.results import load
 
     rows = load(*paths)
-    summary = summarize(rows, baseline)
+    summary = summarize(rows, baseline, quality=quality)
     out = Path(out_dir or paths[0])
-    files = pareto_plot(summary, out / "pareto_fid_latency")
+    q = summary["quality"].iloc[0] if "quality" in summary and len(summary) else None
+    files = pareto_plot(summary, out / f"pareto_{q or 'quality'}_latency", quality=q) if q else []
     text = render_markdown(summary) if markdown else render_text(summary)
-    return "\n".join([text, "", *context_lines(rows), "plot: " + ", ".join(map(str, files))])
+    return "\n".join([text, "", *context_lines(rows, summary), "plot: " + (", ".join(map(str, files)) or "none")])

@@ -55,10 +55,15 @@ class Point:
     hardware: dict[str, Any]
     seed: int
     timing: dict[str, Any]  # a stricter policy is a different measurement, so it is part of the id
+    # The baseline method timed in ABBA blocks with this one (``interleave: true``), else None.
+    paired_with: dict[str, Any] | None = None
 
     @property
     def point_id(self) -> str:
-        blob = json.dumps(asdict(self), sort_keys=True, default=str)
+        fields = asdict(self)
+        if fields["paired_with"] is None:  # keep the ids of unpaired points as they were
+            del fields["paired_with"]
+        blob = json.dumps(fields, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
     @property
@@ -109,12 +114,22 @@ def measure_point(point: Point) -> tuple[list[Observation], str]:
     method = method_cls(method_cls.Config(**point.method))
     prepared = task.prepare(method, point.seed)
     device = torch.device(hw.device)
-    with torch.no_grad(), counters.peak_memory(device) as mem:
-        m = timing.measure(prepared.call, policy, device)
-    with torch.no_grad(), timing.time_module_calls(prepared.stage_module, device) as steps:
+    paired = None
+    with torch.no_grad():
+        if point.paired_with is None:
+            m = timing.measure(prepared.call, policy, device)
+        else:  # baseline and method alternate in ABBA blocks; the baseline's times go in this point's rows
+            base_cls = lookup("method", point.paired_with["name"])
+            base = task.prepare(base_cls(base_cls.Config(**point.paired_with)), point.seed)
+            paired, m = timing.measure_interleaved(base.call, prepared.call, policy, device)
+    # Memory and per-stage times from one more call, apart from the timed ones (hooks cost time).
+    with torch.no_grad(), counters.peak_memory(device) as mem, \
+            timing.time_module_calls(prepared.stage_module, device) as steps:
         prepared.call()
     obs = [Observation("latency", s, sample=i, stage="end_to_end") for i, s in enumerate(m.samples_s)]
     obs += [Observation("latency_cold", m.cold_s, stage="end_to_end")]
+    if paired is not None:
+        obs += [Observation("latency", s, sample=i, stage="abba_baseline") for i, s in enumerate(paired.samples_s)]
     obs += [Observation("latency", s, sample=i, stage=prepared.stage) for i, s in enumerate(steps)]
     obs += [Observation("nfe", len(steps)),
             Observation("flops", counters.count_flops(prepared.flops_call)),

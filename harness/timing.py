@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterator
 
 import torch
 
-from harness.stats import median_ci
+from harness.stats import median_ci, paired_speedup_ci
 
 
 @dataclass(frozen=True)
@@ -142,6 +142,48 @@ def measure(fn: Callable[[], Any], policy: TimingPolicy, device: torch.device | 
                 continue
             break
     return Measurement(samples, cold, warm_calls, reason, clock.name, policy)
+
+
+def measure_interleaved(baseline: Callable[[], Any], method: Callable[[], Any], policy: TimingPolicy,
+                        device: torch.device | str = "cpu") -> tuple[Measurement, Measurement]:
+    """Time two calls in ABBA blocks (baseline, method, method, baseline) so that drift slower
+    than a block (thermal, clock, a neighbour's load) hits both alike and cancels in their ratio.
+
+    Sample i of each returned measurement belongs to block i // 2. Stops like ``measure``, on the
+    precision of the paired ratio (``harness.stats.paired_speedup_ci``) instead of one median;
+    ``min_repeats``/``max_repeats`` count the method's calls, ``max_time_s`` both together.
+    On CUDA each call synchronizes (one event pair per call is read before the next starts), which
+    costs a little more host time per call than ``measure``'s chunks, but keeps blocks in order.
+    """
+    device = torch.device(device)
+    clock = _Clock(device)
+    a: list[float] = []
+    b: list[float] = []
+    with _gc_off(), _on(device):
+        cold_a, cold_b = clock.run(baseline, 1)[0], clock.run(method, 1)[0]
+        warm_calls, warm_t = 0, 0.0
+        while warm_calls < policy.warmup_min_calls or warm_t < policy.warmup_min_s:
+            warm_t += clock.run(baseline, 1)[0] + clock.run(method, 1)[0]
+            warm_calls += 1
+            if warm_t > policy.max_time_s:
+                break
+        while True:
+            for fn, out in ((baseline, a), (method, b), (method, b), (baseline, a)):
+                out += clock.run(fn, 1)
+            total = sum(a) + sum(b)
+            if len(b) >= policy.max_repeats:
+                reason = "max_repeats"
+            elif total >= policy.max_time_s and len(b) >= policy.min_repeats:
+                reason = "max_time"
+            elif total >= policy.min_time_s and len(b) >= max(policy.min_repeats, 4) and (
+                paired_speedup_ci(a, b, policy.confidence).rel_halfwidth <= policy.target_rel_ci
+            ):
+                reason = "precision_reached"
+            else:
+                continue
+            break
+    return (Measurement(a, cold_a, warm_calls, reason + " (interleaved ABBA)", clock.name, policy),
+            Measurement(b, cold_b, warm_calls, reason + " (interleaved ABBA)", clock.name, policy))
 
 
 @contextmanager

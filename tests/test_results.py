@@ -87,7 +87,7 @@ def test_same_point_in_two_folders_stays_two_points(tmp_path) -> None:
             results.write_point(tmp_path / folder, pid, [r for r in rows if r["point_id"] == pid])
     s = summarize(results.load(tmp_path / "a", tmp_path / "b"))
     assert len(s) == 4
-    assert s[s.variant == "a/steps=50"].latency_s.sort_values().tolist() == [1.0, 2.0]
+    assert s[s.variant == "a/steps=50"].latency.sort_values().tolist() == [1.0, 2.0]
     assert np.allclose(s[s.variant == "b/steps=5"].speedup, 4.0)  # each against its own folder's baseline
 
 
