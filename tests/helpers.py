@@ -1,35 +1,23 @@
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import subprocess
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, open_dict
+import numpy as np
 
-from harness.cli import CONF_DIR
-from harness.registry import load_plugins
+from harness.cli import compose_config as compose_cfg  # noqa: F401  (tests import it from here)
 
 ROOT = Path(__file__).resolve().parent.parent
 # Small but real: every point still times, counts, generates and scores.
 TINY = ["task.n_samples=32", "task.batch_size=4", "task.eval_batch=32", "task.fid_bootstrap=0",
         "timing.warmup_min_calls=1", "timing.warmup_min_s=0", "timing.min_repeats=2", "timing.min_time_s=0",
         "timing.max_time_s=0.5"]
-
-
-def compose_cfg(overrides: list[str]) -> DictConfig:
-    """The config `python -m harness OVERRIDES` would run, with Hydra's runtime info set."""
-    load_plugins()
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose("config", overrides=overrides, return_hydra_config=True)
-    HydraConfig.instance().set_config(cfg)
-    with open_dict(cfg):
-        cfg.results_dir = str(cfg.results_dir)  # resolve while Hydra's runtime info is set
-    return cfg
 
 
 def run_cli(*args: str, cwd: Path = ROOT, check: bool = True) -> subprocess.CompletedProcess:
@@ -39,3 +27,35 @@ def run_cli(*args: str, cwd: Path = ROOT, check: bool = True) -> subprocess.Comp
     if check and proc.returncode != 0:
         raise AssertionError(f"harness {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
     return proc
+
+
+def synthetic_point(variant: str, latencies: list[float] | np.ndarray, quality: float | None = None,
+                    replicates: list[float] | np.ndarray | None = None, *, run_id: str = "r",
+                    created_at: datetime | None = None, device_name: str = "cpu0", seed: int = 0,
+                    extra_metrics: dict[str, float] | None = None, **columns: Any) -> list[dict]:
+    """Result rows of one point as the runner writes them, with known values: for statistics tests."""
+    method = variant.split("/")[0]
+    config = {"task": {"name": "t"}, "model": {"name": "m"}, "method": {"name": method, "label": variant},
+              "seed": seed}
+    base = {"run_id": run_id, "point_id": hashlib.sha256(variant.encode()).hexdigest()[:16],
+            "created_at": created_at or datetime(2026, 1, 1, tzinfo=timezone.utc), "status": "ok", "task": "t",
+            "model": "m", "method": method, "variant": variant, "seed": seed, "batch_size": 8, "hardware": "cpu",
+            "device": "cpu", "device_name": device_name, "threads": 1, "baseline": None,
+            "config": json.dumps(config, sort_keys=True), **columns}
+    rows = [base | {"metric": "latency", "stage": "end_to_end", "sample": i, "value": float(v), "unit": "s",
+                    "higher_is_better": False} for i, v in enumerate(latencies)]
+    if quality is not None:
+        rows.append(base | {"metric": "fid", "value": float(quality), "n": 100, "higher_is_better": False})
+    rows += [base | {"metric": "fid_bootstrap", "value": float(v), "sample": i, "n": 100, "higher_is_better": False}
+             for i, v in enumerate(replicates if replicates is not None else [])]
+    rows += [base | {"metric": k, "value": float(v), "higher_is_better": None} for k, v in (extra_metrics or {}).items()]
+    return rows
+
+
+def write_set(folder: Path, *point_rows: list[dict]) -> Path:
+    """Write each point's rows as the runner would: one parquet file per point."""
+    from harness.results import write_point
+
+    for rows in point_rows:
+        write_point(folder, rows[0]["point_id"], rows)
+    return folder

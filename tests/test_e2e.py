@@ -63,3 +63,22 @@ def test_unknown_subcommand_and_bad_override_fail_fast() -> None:
     assert proc.returncode != 0 and "valid: report" in proc.stderr
     proc = run_cli("method=ddim", "method.order=2", check=False)
     assert proc.returncode != 0 and "order" in proc.stderr
+
+
+def test_interleaved_abba_run_pairs_every_point_with_the_baseline(tmp_path: Path, tiny_unet_dir: Path) -> None:
+    out = tmp_path / "abba"
+    proc = run_cli("model=local_unet", f"model.source={tiny_unet_dir}", *TINY, "timing.min_repeats=4",
+                   "points=[{name: ddim, steps: 6}, {name: ddim, steps: 2}]", "baseline='ddim/steps=6'",
+                   "interleave=true", f"results_dir={out}")
+    rows = load(out)
+    lat = rows[rows.metric == "latency"]
+    method = lat[lat.variant == "ddim/steps=2"]
+    paired = method[method.stage == "abba_baseline"]
+    own = method[method.stage == "end_to_end"]
+    assert len(paired) == len(own) >= 4 and len(own) % 2 == 0  # two calls of each per ABBA block
+    assert lat[lat.variant == "ddim/steps=6"].stage.ne("abba_baseline").all()  # the baseline is not paired
+    assert "interleaved ABBA" in rows[rows.variant == "ddim/steps=2"].timing.iloc[0]
+    assert "speedup = ABBA-paired" in proc.stdout
+    bad = run_cli("model=local_unet", f"model.source={tiny_unet_dir}", *TINY, "points=[{name: ddim, steps: 2}]",
+                  "baseline='ddim/steps=6'", "interleave=true", f"results_dir={out}", check=False)
+    assert bad.returncode != 0 and "interleave=true needs the baseline 'ddim/steps=6'" in bad.stderr
