@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from harness.stats import median_ci, speedup_ci
-from harness.timing import TimingPolicy, measure, time_module_calls
+from harness.timing import TimingPolicy, measure, measure_interleaved, time_module_calls
 
 FAST = TimingPolicy(warmup_min_calls=2, warmup_min_s=0.0, min_repeats=7, min_time_s=0.05, max_time_s=3.0,
                     target_rel_ci=0.05)
@@ -100,3 +100,13 @@ def test_speedup_ci_covers_known_ratio_at_nominal_rate() -> None:
         e = speedup_ci(base, meth, n_resamples=2000, seed=int(rng.integers(1 << 30)))
         cover.append(e.low <= 3.0 <= e.high)
     assert 0.88 <= np.mean(cover) <= 0.99, np.mean(cover)
+
+
+def test_interleaved_calls_run_in_abba_blocks() -> None:
+    calls: list[str] = []
+    policy = TimingPolicy(warmup_min_calls=2, warmup_min_s=0, min_repeats=6, min_time_s=0, max_repeats=10,
+                          max_time_s=5)
+    a, b = measure_interleaved(lambda: calls.append("A"), lambda: calls.append("B"), policy)
+    timed = "".join(calls[2 + 2 * a.warmup_calls:])  # after the two cold calls and the A/B warm-up pairs
+    assert timed == "ABBA" * (len(b.samples_s) // 2) and len(a.samples_s) == len(b.samples_s) >= 6
+    assert b.stop_reason.endswith("(interleaved ABBA)") and len(b.samples_s) <= 10
