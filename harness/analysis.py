@@ -4,7 +4,8 @@ Everything here takes the rows ``harness.results.load`` returns and gives back p
 (no printing, no plotting), so a notebook user can start from ``estimates(load(...))``.
 
 Metric names: a row's ``metric``, or ``metric@stage`` for a stage other than ``end_to_end``
-(``latency`` is the whole call, ``latency@denoise_step`` one step).
+(``latency`` is the whole call, ``latency@denoise_step`` one step). Derived here, not stored:
+``latency_per_item`` = latency / batch_size (to compare or budget across batch sizes).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ IDENTITY = ["point_id", "run_id", "file", "experiment", "variant", "method", "pa
             "created_at", "git_sha"]
 # Short names users type for metrics as they appear in the rows.
 ALIASES = {"time": "latency", "e2e": "latency", "memory": "peak_memory", "mem": "peak_memory",
-           "flop": "flops", "steps": "nfe"}
+           "flop": "flops", "steps": "nfe", "per_item": "latency_per_item"}
 _NO_CI = "single value, no CI"
 
 
@@ -109,12 +110,18 @@ def estimates(rows: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
                 continue
             reps = df[df.mname == f"{name}_bootstrap"].value.dropna().to_numpy(dtype=float)
             est = estimate(vals, reps if len(reps) else None, confidence)
-            out.append(ident | {
+            rec = ident | {
                 "metric": name, "value": est.value, "low": est.low, "high": est.high, "estimator": est.estimator,
                 "n_samples": len(vals), "n": grp.n.dropna().iloc[0] if grp.n.notna().any() else np.nan,
                 "unit": grp.unit.iloc[0], "higher_is_better": grp.higher_is_better.iloc[0],
                 "samples": vals, "replicates": reps if len(reps) else None,
-            })
+            }
+            out.append(rec)
+            batch = first.get("batch_size")
+            if name == "latency" and isinstance(batch, (int, float, np.integer, np.floating)) and batch > 0:
+                # Derived, for budgets across batch sizes: the call's time shared by its items.
+                out.append(rec | {"metric": "latency_per_item", "value": est.value / batch, "low": est.low / batch,
+                                  "high": est.high / batch, "unit": "s/item", "samples": vals / batch})
     cols = [*IDENTITY, "key", "setting", "match", "metric", "value", "low", "high", "estimator", "n_samples", "n", "unit",
             "higher_is_better", "samples", "replicates"]
     return pd.DataFrame(out, columns=cols)
