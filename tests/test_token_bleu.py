@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -10,7 +12,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
 
+from harness.cli import plan
 from harness.metrics import token_bleu
+from harness.results import load
+from harness.runner import measure_point
+from tests.helpers import compose_cfg, run_cli
 
 SMOOTHINGS = [None, "method0", "method1", "method2", "method3", "method4"]
 TOL = 1e-6  # the paper's claim; the observed differences are ~1e-16 (float64 rounding)
@@ -134,3 +140,33 @@ def test_invalid_inputs_say_what_is_wrong() -> None:
         token_bleu([[1]], [[[1]]], weights=[0.5, 0.5])
     with pytest.raises(ValueError, match=">= 0"):
         token_bleu([[-3, 1]], [[[1]]])
+
+
+def test_bleu_kernel_points_match_nltk() -> None:
+    """Every method of experiment=bleu_kernel runs through the runner; the tensor method equals NLTK."""
+    cfg = compose_cfg(["experiment=bleu_kernel", "task.batch_size=6", "task.length=40", "timing.max_time_s=0.2",
+                       "timing.min_time_s=0", "timing.min_repeats=2"])
+    assert cfg.hardware.threads == 1 and cfg.baseline == "nltk"
+    assert dict(cfg.hydra.sweeper.params) == {"task.batch_size": "16,32,64,128,256,512", "task.length": "256,1024"}
+    seen = {}
+    for point in plan(cfg):
+        obs, _ = measure_point(point)
+        got = {o.metric: o for o in obs if o.sample is None}
+        assert got["bleu_max_abs_error"].n == 6 and got["nfe"].value == 0
+        seen[point.variant] = (got["bleu_max_abs_error"].value, got["sentence_bleu_mean"].value)
+    assert set(seen) == {"nltk", "sacrebleu", "token_bleu"}
+    assert seen["token_bleu"][0] <= TOL and seen["nltk"][0] == 0
+    assert seen["sacrebleu"][0] <= TOL  # every sentence here has >= 30 tokens: effective order changes nothing
+    assert 0.1 < seen["nltk"][1] < 0.5  # noisy copies overlap: BLEU is far from 0 and from 1
+
+
+def test_bleu_kernel_multirun_grid_from_the_experiment(tmp_path: Path) -> None:
+    """``-m experiment=bleu_kernel`` sweeps the experiment's hydra.sweeper.params (here narrowed on the
+    command line, which replaces the same keys) and writes one file per point."""
+    run_cli("-m", "experiment=bleu_kernel", "task.batch_size=3", "task.length=12,20", f"results_dir={tmp_path}",
+            "timing.max_time_s=0.1", "timing.min_time_s=0", "timing.min_repeats=2", "report=false")
+    rows = load(tmp_path)
+    assert rows.point_id.nunique() == 6 and set(rows.variant) == {"nltk", "sacrebleu", "token_bleu"}
+    err = rows[(rows.metric == "bleu_max_abs_error") & (rows.variant == "token_bleu")]
+    assert len(err) == 2 and (err.value <= TOL).all()
+    assert sorted({json.loads(c)["task"]["length"] for c in rows.config}) == [12, 20]
