@@ -146,7 +146,7 @@ def test_bleu_kernel_points_match_nltk() -> None:
     """Every method of experiment=bleu_kernel runs through the runner; the tensor method equals NLTK."""
     cfg = compose_cfg(["experiment=bleu_kernel", "task.batch_size=6", "task.length=40", "timing.max_time_s=0.2",
                        "timing.min_time_s=0", "timing.min_repeats=2"])
-    assert cfg.hardware.threads == 1 and cfg.baseline == "nltk"
+    assert cfg.hardware.threads == 1 and cfg.baseline == "nltk" and cfg.results_dir == "results/bleu_kernel"
     assert dict(cfg.hydra.sweeper.params) == {"task.batch_size": "16,32,64,128,256,512", "task.length": "256,1024"}
     seen = {}
     for point in plan(cfg):
