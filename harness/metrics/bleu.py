@@ -22,10 +22,11 @@ than NLTK on 2 CPU cores (the paper's ``torch.unique(dim=0)`` + offset ``bincoun
    ``min(count_cand(g), max_r count_r(g))`` summed over g (eq. 1) is then the number of such
    occurrences: no unique, no count matrix, one searchsorted and one gather per reference.
 
-Memory: O(max_n * batch * (1 + refs) * length) int64 for the keys and their sorted copies, plus
-O(max_n * batch * refs * cand_length) for the searchsorted indices and gathers: about
-``8 * max_n * batch * length * (2 + 3 * refs)`` bytes, e.g. ~0.4 GB at batch 512, length 1024,
-4 references, max_n 4. No term grows with the number of distinct n-grams.
+Memory: the keys and their sorted copy, 2 * 8 * (1 + refs) * max_n * batch * length bytes, plus
+per-reference temporaries of O(max_n * batch * length) (references are searched one at a time):
+about ``8 * max_n * batch * length * (2 * (1 + refs) + 4)`` bytes, ~235 MB at batch 512, length
+1024, 4 references, max_n 4. No term grows with the number of distinct n-grams (the dense
+batch x unique-n-gram count matrix of the paper's bincount is what made that version slow here).
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ def _lengths_from_pad(tokens: torch.Tensor, pad_id: int | None) -> torch.Tensor:
 
 def _pack(candidates: TokenRows, references: ReferenceSets, pad_id: int | None,
           device: torch.device | str | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """One (batch, 1 + refs, length) int64 token tensor and (batch, 1 + refs) lengths.
+    """One (1 + refs, batch, length) int64 token tensor and (batch, 1 + refs) lengths.
 
     Column 0 is the candidate. A missing reference (an all-pad row of a reference tensor, or a
     sentence with fewer references in the list form) has length -1, so it never counts, while an
@@ -85,9 +86,9 @@ def _pack(candidates: TokenRows, references: ReferenceSets, pad_id: int | None,
         c_len, r_len = _lengths_from_pad(cand, pad_id), _lengths_from_pad(refs, pad_id)
         r_len = torch.where(r_len == 0, -1, r_len)  # an all-pad row: no reference
         length = max(cand.shape[1], refs.shape[2])
-        tokens = torch.full((cand.shape[0], 1 + refs.shape[1], length), 0, dtype=torch.int64, device=dev)
-        tokens[:, 0, : cand.shape[1]] = cand
-        tokens[:, 1:, : refs.shape[2]] = refs
+        tokens = torch.zeros((1 + refs.shape[1], cand.shape[0], length), dtype=torch.int64, device=dev)
+        tokens[0, :, : cand.shape[1]] = cand
+        tokens[1:, :, : refs.shape[2]] = refs.transpose(0, 1)
         lengths = torch.cat([c_len[:, None], r_len], dim=1)
     else:
         if len(candidates) != len(references):
@@ -98,7 +99,8 @@ def _pack(candidates: TokenRows, references: ReferenceSets, pad_id: int | None,
         lengths = torch.tensor([[len(x) for x in row[: 1 + len(r)]] + [-1] * (n_refs - len(r))
                                 for row, r in zip(rows, references)], dtype=torch.int64).reshape(-1, 1 + n_refs)
         tokens = torch.tensor([[x + [0] * (length - len(x)) for x in row] for row in rows],
-                              dtype=torch.int64).reshape(-1, 1 + n_refs, length).to(device or "cpu")
+                              dtype=torch.int64).reshape(-1, 1 + n_refs, length).transpose(0, 1).contiguous()
+        tokens = tokens.to(device or "cpu")
         lengths = lengths.to(tokens.device)
     if lengths.shape[1] < 2 or bool((lengths[:, 1:] < 0).all(dim=1).any()):
         raise ValueError("every candidate needs at least one reference")
@@ -106,9 +108,9 @@ def _pack(candidates: TokenRows, references: ReferenceSets, pad_id: int | None,
 
 
 def _ngram_keys(tokens: torch.Tensor, valid: torch.Tensor, max_n: int) -> torch.Tensor:
-    """(max_n, rows, length) int64 keys; equal keys within an order <=> equal n-grams.
-
-    ``valid`` (rows, length) marks real tokens. Positions where no n-gram starts hold -1.
+    """(cols, max_n, batch, length) int64 keys from (cols, batch, length) tokens; within an order,
+    equal keys <=> equal n-grams. ``valid`` marks real tokens; where no n-gram starts the key is -1.
+    Column-major layout so that each (column, order) plane is contiguous: no copies before searchsorted.
     """
     real = tokens.masked_fill(~valid, 0)  # masked ops, not tokens[valid]: boolean indexing cost 15%
     if bool((real < 0).any()):
@@ -119,50 +121,61 @@ def _ngram_keys(tokens: torch.Tensor, valid: torch.Tensor, max_n: int) -> torch.
         uniq, inverse = torch.unique(tokens[valid], return_inverse=True)
         tokens = torch.zeros_like(tokens).masked_scatter_(valid, inverse)
         vocab = len(uniq)
-    rows, length = tokens.shape
-    keys = torch.full((max_n, rows, length), -1, dtype=torch.int64, device=tokens.device)
-    keys[0] = torch.where(valid, tokens, -1)
+    cols, batch, length = tokens.shape
+    keys = torch.full((cols, max_n, batch, length), -1, dtype=torch.int64, device=tokens.device)
+    keys[:, 0] = torch.where(valid, tokens, -1)
     direct = vocab ** max_n <= _INT64_MAX
     scale = 1
     for n in range(2, max_n + 1):
         m = length - n + 1
         if m <= 0:
             break
-        starts = valid[:, n - 1:]  # an n-gram starts at j iff token j+n-1 is real (right padding)
+        starts = valid[..., n - 1:]  # an n-gram starts at j iff token j+n-1 is real (right padding)
         if direct:
             scale *= vocab
-            key = keys[n - 2, :, :m] + tokens[:, n - 1:] * scale
+            key = keys[:, n - 2, :, :m] + tokens[..., n - 1:] * scale
         else:
             # prefix id (< number of n-grams) * V' + last token: < N * V', exact for any vocabulary
-            key = keys[n - 2, :, :m].clamp_min(0) * vocab + tokens[:, n - 1:]
+            key = keys[:, n - 2, :, :m].clamp_min(0) * vocab + tokens[..., n - 1:]
             flat = torch.unique(key[starts], return_inverse=True)[1]
             key = torch.zeros_like(key).masked_scatter_(starts, flat)
-        keys[n - 1, :, :m] = torch.where(starts, key, -1)
+        keys[:, n - 1, :, :m] = torch.where(starts, key, -1)
     return keys
 
 
+def _sort_rows(keys: torch.Tensor) -> torch.Tensor:
+    """Sort along the last dimension, in place on the CPU (the keys are ours to reorder).
+
+    On the CPU numpy's sort (x86-simd-sort since numpy 1.25) sorted 256-long int64 rows 10x faster
+    than ``torch.sort`` here (13 ms vs 125 ms for 2.6M keys, 1 thread), and sorting was half of
+    the run time; torch.sort also computes indices we do not need. GPUs use ``torch.sort``.
+    """
+    if keys.device.type == "cpu" and keys.is_contiguous():
+        keys.numpy().sort(axis=-1)
+        return keys
+    return keys.sort(dim=-1).values
+
+
 def _clipped_matches(keys: torch.Tensor) -> torch.Tensor:
-    """(max_n, batch) clipped n-gram match counts; keys (max_n, batch, 1 + refs, length)."""
-    max_n, batch, cols, length = keys.shape
-    refs = cols - 1
-    ordered = keys.sort(dim=-1).values
-    cand = ordered[:, :, 0]  # (max_n, batch, length)
-    ref = ordered[:, :, 1:]  # (max_n, batch, refs, length)
+    """(max_n, batch) clipped n-gram match counts; keys (1 + refs, max_n, batch, length), column 0 the candidates."""
+    cols, max_n, batch, length = keys.shape
+    ordered = _sort_rows(keys)
+    cand = ordered[0]  # (max_n, batch, length), contiguous
     # Rank of each candidate occurrence within its run of equal keys (0 for the first copy).
     pos = torch.arange(length, device=keys.device).expand_as(cand)
     new_run = torch.ones_like(cand, dtype=torch.bool)
     new_run[..., 1:] = cand[..., 1:] != cand[..., :-1]
     rank = pos - torch.where(new_run, pos, 0).cummax(dim=-1).values
-    # Occurrence k of g is clipped in iff some reference has a (k+1)-th copy of g.
-    query = cand[:, :, None, :].expand(max_n, batch, refs, length)
-    first = torch.searchsorted(ref.contiguous().view(-1, length), query.contiguous().view(-1, length))
-    first = first.view(max_n, batch, refs, length)
-    at = first + rank[:, :, None, :]
-    inside = at < length
-    hit = inside & (ref.gather(-1, at.clamp_max(length - 1)) == query)
+    # Occurrence k of g is clipped in iff some reference has a (k+1)-th copy of g: the entry k places
+    # after g's first position in that reference's sorted row is g again.
+    hit = torch.zeros_like(cand, dtype=torch.bool)
+    queries = cand.view(-1, length)
+    for r in range(1, cols):
+        ref = ordered[r]
+        at = torch.searchsorted(ref.view(-1, length), queries).view_as(cand) + rank
+        hit |= (at < length) & (ref.gather(-1, at.clamp_max(length - 1)) == cand)
     # -1 marks "no n-gram here" in candidates and references alike; a -1 query is masked out.
-    matched = hit.any(dim=2) & (cand >= 0)
-    return matched.sum(dim=-1)
+    return (hit & (cand >= 0)).sum(dim=-1)
 
 
 def token_bleu(candidates: TokenRows, references: ReferenceSets, *, max_n: int = 4,
@@ -186,12 +199,11 @@ def token_bleu(candidates: TokenRows, references: ReferenceSets, *, max_n: int =
         torch.tensor(list(weights), dtype=torch.float64)
     if w.shape != (max_n,):
         raise ValueError(f"weights has {w.numel()} entries, max_n={max_n} needs {max_n}")
-    tokens, lengths = _pack(candidates, references, pad_id, device)
-    batch, cols, length = tokens.shape
+    tokens, lengths = _pack(candidates, references, pad_id, device)  # (cols, batch, length), (batch, cols)
+    length = tokens.shape[2]
     dev = tokens.device
-    valid = torch.arange(length, device=dev) < lengths[..., None]  # (batch, cols, length); -1 rows: none
-    keys = _ngram_keys(tokens.view(-1, length), valid.view(-1, length), max_n).view(max_n, batch, cols, length)
-    num = _clipped_matches(keys).T.double()  # (batch, max_n)
+    valid = torch.arange(length, device=dev) < lengths.T[..., None]  # missing references (-1): nothing valid
+    num = _clipped_matches(_ngram_keys(tokens, valid, max_n)).T.double()  # (batch, max_n)
 
     c = lengths[:, 0]
     orders = torch.arange(1, max_n + 1, device=dev)
