@@ -39,8 +39,8 @@ class ImageGenerationConfig(PluginConfig):
     classifier: str = "zoo:digits_classifier"  # IS-like scores and digits FID features
     inception_weights: str | None = None  # local pt_inception-2015-12-05 weights for features=inception
     fid_bootstrap: int = 200  # resamples of the generated set for the FID CI
-    # KID averaged over this many random subsets (0: no KID). torch-fidelity uses 100; here 100 subsets of
-    # 1000 cost ~18 s per point on 1 core (float64, 128-d features), 10 cost ~2 s: raise it for final numbers.
+    # KID averaged over this many random subsets (0: no KID). torch-fidelity uses 100; here 10 subsets of
+    # 1000 cost 0.57 s per point on 1 core (float64, 128-d features; bench/metric_costs.py), 100 about 6 s.
     kid_subsets: int = 10
     kid_subset_size: int | None = None  # samples per KID subset; None: min(1000, n_samples, real samples)
 
