@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from nltk.translate.bleu_score import SmoothingFunction, sentence_bleu
 
-from harness.cli import plan
-from harness.metrics import token_bleu
+from harness.cli import CONF_DIR, plan
+from harness.metrics import METRICS, token_bleu
 from harness.results import load
 from harness.runner import measure_point
 from tests.helpers import compose_cfg, run_cli
@@ -170,3 +171,13 @@ def test_bleu_kernel_multirun_grid_from_the_experiment(tmp_path: Path) -> None:
     err = rows[(rows.metric == "bleu_max_abs_error") & (rows.variant == "token_bleu")]
     assert len(err) == 2 and (err.value <= TOL).all()
     assert sorted({json.loads(c)["task"]["length"] for c in rows.config}) == [12, 20]
+
+
+@pytest.mark.parametrize("claim", ["tensorbleu_a100", "tensorbleu_t4"])
+def test_tensorbleu_claims_point_at_real_points_and_metrics(claim: str) -> None:
+    """The claim files name an experiment, overrides, variants and metrics that exist."""
+    spec = yaml.safe_load((CONF_DIR / "claims" / f"{claim}.yaml").read_text())
+    cfg = compose_cfg([f"experiment={spec['experiment']}", *spec["overrides"]])
+    variants = {p.variant for p in plan(cfg)}
+    assert {spec["baseline"], spec["method"]} <= variants and cfg.task.length == 1024
+    assert all(c["metric"] in METRICS for c in spec["checks"]) and set(spec["comparable_on"]) == {"cuda"}
