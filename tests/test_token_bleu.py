@@ -181,3 +181,17 @@ def test_tensorbleu_claims_point_at_real_points_and_metrics(claim: str) -> None:
     variants = {p.variant for p in plan(cfg)}
     assert {spec["baseline"], spec["method"]} <= variants and cfg.task.length == 1024
     assert all(c["metric"] in METRICS for c in spec["checks"]) and set(spec["comparable_on"]) == {"cuda"}
+
+
+def test_torch_sort_path_used_on_gpus_gives_the_same_scores(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CUDA tensors are sorted with torch.sort instead of numpy's in-place sort: same scores."""
+    import harness.metrics.bleu as bleu
+
+    g = torch.Generator().manual_seed(1)
+    refs = torch.randint(1, 6, (5, 3, 30), generator=g)
+    cand = torch.randint(1, 6, (5, 30), generator=g)
+    cpu = token_bleu(cand, refs, smoothing="method1")
+    monkeypatch.setattr(bleu, "_sort_rows", lambda keys: keys.sort(dim=-1).values)
+    assert torch.equal(token_bleu(cand, refs, smoothing="method1"), cpu)
+    lists = nltk_scores(cand.tolist(), [r.tolist() for r in refs], "method1")
+    assert torch.allclose(cpu, lists, atol=TOL, rtol=0)
