@@ -187,12 +187,15 @@ def measure_interleaved(baseline: Callable[[], Any], method: Callable[[], Any], 
 
 
 @contextmanager
-def time_module_calls(module: torch.nn.Module, device: torch.device | str = "cpu") -> Iterator[list[float]]:
+def time_module_calls(module: torch.nn.Module | None, device: torch.device | str = "cpu") -> Iterator[list[float]]:
     """Per-stage times through a forward pre-hook: the time from one call of ``module`` to the next.
 
     For a sampler whose loop calls the denoiser once per step, entry i is step i's time (model
     plus solver update), the last one closed when the block exits. Filled on exit.
     """
+    if module is None:  # a task without stages (a metric kernel): no per-stage rows
+        yield []
+        return
     dev = torch.device(device)
     cuda = dev.type == "cuda"
     marks: list[Any] = []

@@ -1,8 +1,17 @@
-"""Quality metrics shared by tasks. Each declares its direction and unit once, in ``METRICS``."""
+"""Quality metrics shared by tasks. Each declares its direction, unit and aggregation once, in ``METRICS``.
+
+Functions: ``token_bleu`` (per-sentence BLEU on token-ID tensors, equal to NLTK), and in
+``harness.metrics.text`` sacrebleu corpus BLEU / chrF, accuracy, exact match, perplexity, bits per
+byte; ``harness.metrics.fid`` FID / KID; ``harness.metrics.clip`` CLIP score.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from harness.metrics.bleu import token_bleu
+
+__all__ = ["METRICS", "MetricInfo", "info", "token_bleu"]
 
 
 @dataclass(frozen=True)
@@ -10,6 +19,7 @@ class MetricInfo:
     unit: str
     higher_is_better: bool | None  # None: not a quality direction (a cost or a count)
     description: str
+    aggregation: str = ""  # how per-item values become the reported value (e.g. "mean over sentences")
 
 
 METRICS: dict[str, MetricInfo] = {
@@ -18,6 +28,24 @@ METRICS: dict[str, MetricInfo] = {
     "inception_score": MetricInfo("", True, "exp(E KL(p(y|x) || p(y))) under the task's classifier (IS-like)"),
     "mean_confidence": MetricInfo("", True, "mean max softmax probability of the task's classifier"),
     "label_entropy": MetricInfo("nats", True, "entropy of the marginal predicted label distribution"),
+    # quality metrics of harness.metrics (issue 4)
+    "kid": MetricInfo("", False, "Kernel Inception Distance (unbiased MMD^2, cubic polynomial kernel) on the task's "
+                      "features", "mean over random subsets; n = generated samples"),
+    "kid_std": MetricInfo("", None, "standard deviation of KID over the subsets (its spread, not a CI)",
+                          "std over the same subsets"),
+    "clip_score": MetricInfo("", True, "max(100 * mean cos(image, caption), 0) in CLIP embedding space",
+                             "mean over image-caption pairs, then clamped at 0 (torchmetrics)"),
+    "bleu": MetricInfo("BLEU (0-100)", True, "sacrebleu corpus BLEU", "corpus statistics"),
+    "chrf": MetricInfo("chrF (0-100)", True, "sacrebleu chrF (character n-gram F-score, beta 2)", "corpus statistics"),
+    "accuracy": MetricInfo("", True, "fraction of predictions equal to their label", "mean over items"),
+    "exact_match": MetricInfo("", True, "fraction of output strings equal to their reference (after strip)",
+                              "mean over items"),
+    "perplexity": MetricInfo("", False, "exp(total NLL / total tokens)", "token-weighted over the corpus"),
+    "bits_per_byte": MetricInfo("bits/byte", False, "total NLL in bits / total UTF-8 bytes",
+                                "byte-weighted over the corpus"),
+    "sentence_bleu_mean": MetricInfo("BLEU (0-1)", True, "per-sentence BLEU of the method", "mean over sentences"),
+    "bleu_max_abs_error": MetricInfo("BLEU (0-1)", False, "max |per-sentence BLEU - NLTK sentence_bleu|",
+                                     "max over sentences"),
     "latency": MetricInfo("s", False, "wall time of one call (stage says which part)"),
     "latency_cold": MetricInfo("s", False, "first call, before warm-up"),
     "nfe": MetricInfo("calls/sample", False, "denoiser evaluations per generated sample"),

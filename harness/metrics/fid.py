@@ -1,14 +1,57 @@
-"""FID through torchmetrics on precomputed features, with a bootstrap over generated samples.
+"""FID and KID through torchmetrics on precomputed features, with a bootstrap over generated samples.
 
-Features are extracted once per image set; the Frechet distance is torchmetrics'
-``FrechetInceptionDistance`` fed with an identity feature module, so the real statistics are
-computed once per (dataset, extractor) and kept across ``reset()`` (``reset_real_features=False``).
+Features are extracted once per image set; the distances are torchmetrics'
+``FrechetInceptionDistance`` and ``KernelInceptionDistance`` fed with an identity feature module.
+Real-data features are cached per (dataset, extractor) for the whole process (``real_features``),
+so points that differ in anything else (method, sample count, batch size) never re-extract them,
+and each metric keeps its real statistics across ``reset()`` (``reset_real_features=False``).
+
+Feature extractors are pluggable (``load_extractor``): the embedded digits classifier, Inception-v3
+(optional extra), or any user callable named ``python:MODULE:FACTORY``.
 """
 
 from __future__ import annotations
 
+import importlib
+import warnings
+from typing import Callable
+
 import torch
 from torch import nn
+
+Extractor = Callable[[torch.Tensor], torch.Tensor]
+
+_REAL_FEATURES: dict[tuple[str, str], torch.Tensor] = {}
+CACHE_STATS = {"hits": 0, "misses": 0}
+
+
+def real_features(dataset: str, extractor: str, compute: Callable[[], torch.Tensor]) -> torch.Tensor:
+    """Features of the real images of ``dataset`` under ``extractor`` (an id string), computed once
+    per process by ``compute()`` and kept on the CPU. ``CACHE_STATS`` counts hits and misses."""
+    key = (dataset, extractor)
+    if key in _REAL_FEATURES:
+        CACHE_STATS["hits"] += 1
+    else:
+        CACHE_STATS["misses"] += 1
+        _REAL_FEATURES[key] = compute().detach().cpu()
+    return _REAL_FEATURES[key]
+
+
+def load_extractor(spec: str) -> Extractor:
+    """A user feature extractor from ``python:MODULE:FACTORY``: ``FACTORY()`` returns a callable
+    (usually an ``nn.Module``) mapping images (N, C, H, W) in [-1, 1] to features (N, D)."""
+    if not spec.startswith("python:") or spec.count(":") != 2 or not all(spec.split(":")[1:]):
+        raise ValueError(f"feature extractor {spec!r}: want python:MODULE:FACTORY, e.g. python:mypkg.feats:build")
+    _, module, attr = spec.split(":")
+    try:
+        factory = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(f"feature extractor {spec!r}: cannot import {module}.{attr} ({exc})") from exc
+    extractor = factory()
+    if not callable(extractor):
+        raise TypeError(f"feature extractor {spec!r}: {module}.{attr}() returned {type(extractor).__name__}, "
+                        "want a callable images -> (N, D) features")
+    return extractor
 
 
 class _Identity(nn.Module):
@@ -41,6 +84,36 @@ class FrechetDistance:
         gen = torch.Generator().manual_seed(seed)
         n = fake_features.shape[0]
         return [self(fake_features[torch.randint(0, n, (n,), generator=gen)]) for _ in range(n_resamples)]
+
+
+class KernelDistance:
+    """KID (Binkowski et al. 2018, eq. 3): unbiased MMD^2 with the cubic polynomial kernel
+    k(x, y) = (x.y / d + 1)^3, averaged over ``subsets`` random subsets of ``subset_size`` real and
+    generated samples each. Returns (mean, std over subsets); the std is the subsets' spread
+    (torchmetrics: population std), not a confidence interval."""
+
+    def __init__(self, real_features: torch.Tensor, subsets: int, subset_size: int):
+        from torchmetrics.image.kid import KernelInceptionDistance
+
+        if not 2 <= subset_size <= real_features.shape[0]:
+            raise ValueError(f"KID subset_size={subset_size}; valid: 2..{real_features.shape[0]} (the real samples)")
+        self.subset_size = subset_size
+        with warnings.catch_warnings():  # "will save all extracted features": that is the point here
+            warnings.simplefilter("ignore", UserWarning)
+            self._kid = KernelInceptionDistance(feature=_Identity(real_features.shape[1]), subsets=subsets,
+                                                subset_size=subset_size, reset_real_features=False)
+        self._kid.update(real_features.double(), real=True)
+
+    def __call__(self, fake_features: torch.Tensor, seed: int) -> tuple[float, float]:
+        if fake_features.shape[0] < self.subset_size:
+            raise ValueError(f"KID subset_size={self.subset_size} exceeds the {fake_features.shape[0]} generated "
+                             "samples; lower task.kid_subset_size or raise task.n_samples")
+        self._kid.reset()
+        self._kid.update(fake_features.double(), real=False)
+        with torch.random.fork_rng(devices=[]):  # the subsets come from the global RNG: seed them here
+            torch.manual_seed(seed)
+            mean, std = self._kid.compute()
+        return float(mean), float(std)
 
 
 def classifier_scores(logits: torch.Tensor) -> dict[str, float]:
