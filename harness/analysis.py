@@ -137,6 +137,23 @@ def resolve_metric(name: str, available: list[str] | pd.Series) -> str:
     return full
 
 
+def is_quality(metric: str, higher_is_better: Any = None) -> bool:
+    """A quality metric has a direction and is not a cost (``MetricInfo.cost``). Metrics outside
+    the registry count as quality when their rows carry a direction."""
+    from harness.metrics import METRICS
+
+    meta = METRICS.get(metric.split("@")[0])
+    if meta is not None:
+        return meta.higher_is_better is not None and not meta.cost
+    return higher_is_better is not None and not pd.isna(higher_is_better)
+
+
+def quality_metrics(est: pd.DataFrame) -> list[str]:
+    """The quality metrics measured in ``est``, in the order they first appear."""
+    firsts = est.drop_duplicates("metric")
+    return [m for m, h in zip(firsts.metric, firsts.higher_is_better) if "@" not in m and is_quality(m, h)]
+
+
 def direction(est: pd.DataFrame, metric: str) -> bool:
     """True if higher is better for ``metric``; costs (no quality direction) are lower-is-better."""
     hib = est.loc[est.metric == metric, "higher_is_better"].dropna()

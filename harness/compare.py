@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from harness.analysis import ALIASES, estimates, points
+from harness.analysis import ALIASES, estimates, points, quality_metrics
 from harness.stats import Estimate, log_ratio_t_ci, recentred_bootstrap_ci, speedup_ci
 
 REGRESSION, IMPROVEMENT, NO_CHANGE, INCONCLUSIVE = "regression", "improvement", "no change", "inconclusive"
@@ -125,9 +125,8 @@ def compare(rows_a: pd.DataFrame, rows_b: pd.DataFrame, metrics: list[str] | Non
         bad = [m for m in metrics if m not in known]
         if bad:
             raise CompareError(f"metric(s) {bad} not in the results; available: {', '.join(sorted(known))}")
-    else:  # latency, and every quality metric (those with a direction) both sides measured
-        qual = est_a[est_a.higher_is_better.notna() & ~est_a.metric.str.contains("@")].metric
-        metrics = ["latency", *dict.fromkeys(q for q in qual if q != "latency")]
+    else:  # latency, and every quality metric
+        metrics = ["latency", *quality_metrics(est_a)]
     rows = []
     for key in common:
         a_pt, b_pt = pa_.loc[key], pb_.loc[key]

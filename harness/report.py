@@ -12,19 +12,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from harness.analysis import GROUP, estimates, pareto_table, points
+from harness.analysis import GROUP, estimates, pareto_table, points, quality_metrics
 from harness.stats import Estimate, paired_difference_ci, paired_speedup_ci, speedup_ci
 
 QUALITY_EXTRAS = ("nfe", "flops", "peak_memory", "inception_score", "label_entropy", "mean_confidence")
 
 
 def default_quality(est: pd.DataFrame) -> str | None:
-    """FID when measured, else the first metric with a quality direction (``higher_is_better`` set)."""
-    names = list(dict.fromkeys(est.metric))
-    if "fid" in names:
-        return "fid"
-    quality = [m for m in names if "@" not in m and est.loc[est.metric == m, "higher_is_better"].notna().any()]
-    return quality[0] if quality else None
+    """FID when measured, else the first quality metric (``harness.analysis.quality_metrics``)."""
+    quality = quality_metrics(est)
+    return "fid" if "fid" in quality else (quality[0] if quality else None)
 
 
 def _speedup(base: pd.Series, rec: pd.Series, confidence: float) -> Estimate | None:

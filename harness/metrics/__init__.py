@@ -17,9 +17,10 @@ __all__ = ["METRICS", "MetricInfo", "info", "token_bleu"]
 @dataclass(frozen=True)
 class MetricInfo:
     unit: str
-    higher_is_better: bool | None  # None: not a quality direction (a cost or a count)
+    higher_is_better: bool | None  # None: no direction (a count, a diagnostic)
     description: str
     aggregation: str = ""  # how per-item values become the reported value (e.g. "mean over sentences")
+    cost: bool = False  # what a method spends (time, evaluations, FLOPs, memory), not a quality
 
 
 METRICS: dict[str, MetricInfo] = {
@@ -46,12 +47,16 @@ METRICS: dict[str, MetricInfo] = {
     "sentence_bleu_mean": MetricInfo("BLEU (0-1)", True, "per-sentence BLEU of the method", "mean over sentences"),
     "bleu_max_abs_error": MetricInfo("BLEU (0-1)", False, "max |per-sentence BLEU - NLTK sentence_bleu|",
                                      "max over sentences"),
-    "latency": MetricInfo("s", False, "wall time of one call (stage says which part)"),
-    "latency_cold": MetricInfo("s", False, "first call, before warm-up"),
-    "nfe": MetricInfo("calls/sample", False, "denoiser evaluations per generated sample"),
-    "flops": MetricInfo("FLOP/sample", False, "FLOPs per generated sample, FlopCounterMode"),
-    "peak_memory": MetricInfo("bytes", False, "peak memory during the timed calls"),
-    "peak_memory_increase": MetricInfo("bytes", False, "peak memory during the timed calls minus memory in use before"),
+    # costs
+    "latency": MetricInfo("s", False, "wall time of one call (stage says which part)", "median of repeats", True),
+    "latency_cold": MetricInfo("s", False, "first call, before warm-up", "one call", True),
+    "latency_per_item": MetricInfo("s/item", False, "latency / batch_size; derived by harness.analysis, not stored",
+                                   "median of repeats / batch_size", True),
+    "nfe": MetricInfo("calls/sample", False, "denoiser evaluations per generated sample", "count", True),
+    "flops": MetricInfo("FLOP/sample", False, "FLOPs per generated sample, FlopCounterMode", "count", True),
+    "peak_memory": MetricInfo("bytes", False, "peak memory during one call of the method", "max", True),
+    "peak_memory_increase": MetricInfo("bytes", False, "peak memory during one call minus memory in use before",
+                                       "max", True),
     "error": MetricInfo("", None, "the point failed; the error column says why"),
 }
 
