@@ -70,11 +70,30 @@ def _ident(first: pd.Series) -> dict[str, Any]:
 
 
 def points(rows: pd.DataFrame) -> pd.DataFrame:
-    """One row per measured point: identity columns, ``setting`` and ``match``."""
-    out = []
+    """One row per measured point: identity columns, ``setting``, ``match`` and ``setting_label``
+    (the settings' differing config values, e.g. ``task.batch_size=32,task.length=256``)."""
+    out, flat = [], []
     for first, _ in _per_point(rows):
         out.append(_ident(first))
-    return pd.DataFrame(out, columns=[*IDENTITY, "key", "setting", "match"])
+        cfg = _config(first)
+        cfg.pop("method", None)
+        cfg.pop("paired_with", None)
+        flat.append(_flatten(cfg) | {"device_name": first.get("device_name")})
+    table = pd.DataFrame(out, columns=[*IDENTITY, "key", "setting", "match"])
+    varying = [k for k in dict.fromkeys(k for f in flat for k in f)
+               if len({json.dumps(f.get(k), default=str) for f in flat}) > 1]
+    table["setting_label"] = [",".join(f"{k}={f.get(k)}" for k in varying) for f in flat]
+    return table
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out |= _flatten(v, f"{prefix}{k}.")
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
 
 
 def metric_name(metric: str, stage: Any) -> str:

@@ -132,23 +132,29 @@ def table_cells(summary: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
     header = ["variant", "NFE", "latency s (median [95% CI])", "speedup x [95% CI]", f"d{q} vs baseline [95% CI]",
               f"{q} [95% CI]", "n", "front"]
     body = []
-    keys = [k for k in ["setting", "method", "nfe"] if k in summary]
+    keys = [k for k in ["setting_label", "setting", "method", "nfe"] if k in summary]
+    several = "setting_label" in summary and summary.setting_label.nunique() > 1
+    if several:
+        header.insert(0, "setting")
     for _, r in summary.sort_values(keys, na_position="last").iterrows():
-        if r.status != "ok":
-            body.append([r.variant, "-", "FAILED: " + str(r.error).splitlines()[0][:60], "-", "-", "-", "-", ""])
-            continue
-        g = lambda k: r.get(k, np.nan)  # noqa: E731
-        body.append([
-            r.variant + (" (baseline)" if r.variant == r.baseline else ""),
-            _fmt(g("nfe"), digits=4),
-            _fmt(g("latency"), g("latency_low"), g("latency_high")),
-            _fmt(g("speedup"), g("speedup_low"), g("speedup_high")),
-            "" if r.variant == r.baseline else _fmt(g("delta"), g("delta_low"), g("delta_high")),
-            _fmt(g(quality), g(f"{quality}_low"), g(f"{quality}_high")) if quality else "-",
-            _fmt(g("n"), digits=6),
-            "*" if r.on_front else ("~" if r.near_front else ""),
-        ])
+        cells = _cells(r, quality) if r.status == "ok" else [
+            r.variant, "-", "FAILED: " + str(r.error).splitlines()[0][:60], "-", "-", "-", "-", ""]
+        body.append([r.setting_label, *cells] if several else cells)
     return header, body
+
+
+def _cells(r: pd.Series, quality: str | None) -> list[str]:
+    g = lambda k: r.get(k, np.nan)  # noqa: E731
+    return [
+        r.variant + (" (baseline)" if r.variant == r.baseline else ""),
+        _fmt(g("nfe"), digits=4),
+        _fmt(g("latency"), g("latency_low"), g("latency_high")),
+        _fmt(g("speedup"), g("speedup_low"), g("speedup_high")),
+        "" if r.variant == r.baseline else _fmt(g("delta"), g("delta_low"), g("delta_high")),
+        _fmt(g(quality), g(f"{quality}_low"), g(f"{quality}_high")) if quality else "-",
+        _fmt(g("n"), digits=6),
+        "*" if r.on_front else ("~" if r.near_front else ""),
+    ]
 
 
 def render_text(summary: pd.DataFrame) -> str:
@@ -179,7 +185,7 @@ def context_lines(rows: pd.DataFrame, summary: pd.DataFrame | None = None) -> li
         base = summary.dropna(subset=["baseline_latency_s"]).drop_duplicates("setting")
         for _, b in base.iterrows():
             lines.append(f"baseline {b.baseline}: {_fmt(b.baseline_latency_s)} s per call"
-                         + (f" (setting {b.setting})" if summary.setting.nunique() > 1 else ""))
+                         + (f" ({b.setting_label or b.setting})" if summary.setting.nunique() > 1 else ""))
         for est in summary[summary.variant != summary.baseline].speedup_estimator.dropna().unique():
             note = "" if est.startswith("ABBA") else (
                 " (within-run noise only: baseline and method ran minutes apart; interleave=true pairs them)")
