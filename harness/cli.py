@@ -252,14 +252,18 @@ def claims_main(argv: list[str]) -> int:
     p.add_argument("ids", nargs="*", help="claim ids (file stems in conf/claims); default: all")
     p.add_argument("--claims-dir", default=str(CLAIMS_DIR))
     p.add_argument("--no-run", action="store_true", help="only judge points that already have results")
+    p.add_argument("--set", action="append", default=[], metavar="OVERRIDE",
+                   help="extra Hydra override for every claim, after the claim's own (e.g. --set hardware=cuda "
+                        "to check a GPU claim on this machine's GPU); repeatable")
     args = p.parse_args(argv)
     summary, failed = [], 0
     for claim in load_claims(args.claims_dir, args.ids or None):
+        claim = replace(claim, overrides=(*claim.overrides, *args.set))
         try:
             v = evaluate(claim, run=not args.no_run)
-        except ClaimError as exc:
+        except (ClaimError, ValueError, RuntimeError) as exc:  # bad config or point: say why, go on
             failed += 1
-            print(f"[{claim.id}] NO VERDICT: {exc}\n", flush=True)
+            print(f"[{claim.id}] NO VERDICT: {type(exc).__name__}: {exc}\n", flush=True)
             summary.append((claim.id, "-", "-", "-", "no verdict"))
             continue
         print(render(v) + "\n", flush=True)
