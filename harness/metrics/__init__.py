@@ -25,6 +25,19 @@ METRICS: dict[str, MetricInfo] = {
     "peak_memory": MetricInfo("bytes", False, "peak memory during the timed calls"),
     "peak_memory_increase": MetricInfo("bytes", False, "peak memory during the timed calls minus memory in use before"),
     "error": MetricInfo("", None, "the point failed; the error column says why"),
+    # text generation
+    "tokens_generated": MetricInfo("tokens/call", None, "new tokens one timed call produces, all sequences of the batch"),
+    "flops_per_token": MetricInfo("FLOP/token", False, "FlopCounterMode FLOPs of one sequence's generation / its new tokens"),
+    "bits_per_byte": MetricInfo("bits/byte", False, "next-byte cross-entropy / ln 2 of the model as run, held-out text"),
+    "exact_match": MetricInfo("", True, "fraction of prompts whose output equals plain greedy decoding token for token"),
+    "token_agreement": MetricInfo("", True, "fraction of generated positions equal to plain greedy decoding's token"),
+    "bleu": MetricInfo("", True, "sacrebleu corpus BLEU (character tokens) of the outputs against greedy decoding's"),
+    "acceptance_rate": MetricInfo("", None, "speculative: accepted draft tokens / drafted tokens"),
+    "tokens_per_target_call": MetricInfo("tokens/call", None, "speculative: new tokens per target forward call"),
+    "draft_tokens_per_round": MetricInfo("tokens/call", None, "speculative: drafted tokens per target call (k)"),
+    "coverage": MetricInfo("", True, "repeated sampling: unbiased pass@k over problems, k = the sample column"),
+    "pass_at_1": MetricInfo("", True, "repeated sampling: fraction of correct answers among all samples"),
+    "coverage_at_n": MetricInfo("", True, "repeated sampling: fraction of problems with a correct answer among all n"),
 }
 
 
