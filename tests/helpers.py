@@ -39,3 +39,9 @@ def run_cli(*args: str, cwd: Path = ROOT, check: bool = True) -> subprocess.Comp
     if check and proc.returncode != 0:
         raise AssertionError(f"harness {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
     return proc
+
+
+# The text-generation counterpart of TINY: two short prompts, a few new tokens, a short bits-per-byte text.
+TINY_TEXT = ["task.n_prompts=2", "task.prompt_len=16", "task.max_new_tokens=8", "task.eval_bytes=1024",
+             "timing.warmup_min_calls=1", "timing.warmup_min_s=0", "timing.min_repeats=2", "timing.min_time_s=0",
+             "timing.max_time_s=0.3"]
