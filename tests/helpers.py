@@ -45,3 +45,7 @@ def run_cli(*args: str, cwd: Path = ROOT, check: bool = True) -> subprocess.Comp
 TINY_TEXT = ["task.n_prompts=2", "task.prompt_len=16", "task.max_new_tokens=8", "task.eval_bytes=1024",
              "timing.warmup_min_calls=1", "timing.warmup_min_s=0", "timing.min_repeats=2", "timing.min_time_s=0",
              "timing.max_time_s=0.3"]
+TINY_ARITH = ["task.n_problems=8", "task.n_samples=8", "task.batch_size=4", *TINY_TEXT[4:]]
+# Per task: the tiny overrides and a quality metric every point of an experiment must write.
+TINY_BY_TASK = {"image_generation": (TINY, "fid"), "text_generation": (TINY_TEXT, "exact_match"),
+                "arithmetic": (TINY_ARITH, "coverage")}

@@ -12,7 +12,7 @@ from omegaconf import open_dict
 from harness.cli import CONF_DIR, plan, sweep
 from harness.registry import METHODS, TASKS, load_plugins
 from harness.results import load
-from tests.helpers import TINY, TINY_TEXT, compose_cfg
+from tests.helpers import TINY, TINY_BY_TASK, compose_cfg
 
 load_plugins()
 EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
@@ -79,13 +79,12 @@ def test_bad_values_fail_before_anything_runs(override: list[str], match: str) -
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_every_experiment_smoke_runs(experiment: str, tmp_path: Path) -> None:
-    text = compose_cfg([f"experiment={experiment}"]).task.name == "text_generation"
-    cfg = compose_cfg([f"experiment={experiment}", *(TINY_TEXT if text else TINY), "report=false"])
+    tiny, quality = TINY_BY_TASK[compose_cfg([f"experiment={experiment}"]).task.name]
+    cfg = compose_cfg([f"experiment={experiment}", *tiny, "report=false"])
     with open_dict(cfg):
         cfg.results_dir = str(tmp_path)
     sweep(cfg)
     rows = load(tmp_path)
     assert (rows.status == "ok").all(), rows[rows.status != "ok"].error.unique()
     assert rows.point_id.nunique() == len(cfg.points)
-    quality = "exact_match" if text else "fid"
     assert {"latency", "latency_cold", "nfe", "flops", "peak_memory", quality} <= set(rows.metric)
