@@ -1,8 +1,9 @@
 """Dynamic int8 quantization of the linear layers (torch.ao.quantization.quantize_dynamic).
 
 Weights are quantized once to int8 with one scale per weight tensor (the default dynamic
-qconfig); activations are quantized on the fly per call from their observed range, the matmul runs in int8 with int32 accumulation (fbgemm), and the result is dequantized
-(Jacob et al. 2018, arXiv 1712.05877, eq. 1-7). Lossy: the task reports the bits-per-byte change,
+qconfig); activations are quantized on the fly per call from their observed range, the matmul
+runs in int8 with int32 accumulation (fbgemm), and the result is dequantized (Jacob et al. 2018,
+arXiv 1712.05877, eq. 1-7). Lossy: the task reports the bits-per-byte change,
 token agreement and BLEU against greedy decoding.
 
 GPT-2 implements its projections as ``transformers.pytorch_utils.Conv1D`` (y = x W + b with W of

@@ -22,7 +22,6 @@ accepted = N - R and acceptance rate = (N - R) / D (Sec. 3.1: tokens per step = 
 from __future__ import annotations
 
 import contextlib
-import copy
 import math
 from dataclasses import dataclass
 from typing import Any, Callable, ContextManager, Iterator
@@ -213,7 +212,8 @@ class TextGeneration(Task):
         gen = torch.Generator().manual_seed(seed)
         span = 8 * cfg.prompt_len  # bytes enough for prompt_len tokens under any tokenizer
         if len(self.text) <= span:
-            raise ValueError(f"task.prompt_len={cfg.prompt_len} is too long for the {len(self.text)}-byte held-out text")
+            raise ValueError(f"task.prompt_len={cfg.prompt_len} is too long for the {len(self.text)}-byte "
+                             "held-out text")
         starts = torch.randint(0, len(self.text) - span, (cfg.n_prompts,), generator=gen).tolist()
         rows = []
         for s in starts:
@@ -248,7 +248,7 @@ class TextGeneration(Task):
 
     @torch.no_grad()
     def bits_per_byte(self, model: torch.nn.Module) -> float:
-        """Bits per byte of ``model`` on the first ``eval_bytes`` held-out bytes, windows of the prompt+generation length."""
+        """Bits per byte of ``model`` on the first ``eval_bytes`` held-out bytes, windows of prompt + generation."""
         key = id(model)
         if key not in self._bpb:
             ids = torch.tensor(self.tokens.encode(self.text[: self.cfg.eval_bytes]), dtype=torch.long)
@@ -278,10 +278,12 @@ class TextGeneration(Task):
                 return self.generate(model, ids, seed, **method.generate_kwargs(self))
 
         def prefill() -> Any:
-            # Time to first token: one forward over the prompts, building the KV cache; the first
-            # new token is its last position's argmax.
+            # Time to first token: one forward of the method's model over the prompts, building the
+            # KV cache; the first new token is its last position's argmax. Speculative methods also
+            # run a first draft round before their first token, so for them this is a lower bound.
             with method.context(self):
-                return model(input_ids=batch, attention_mask=torch.ones_like(batch), use_cache=True).logits[:, -1].argmax(-1)
+                out = model(input_ids=batch, attention_mask=torch.ones_like(batch), use_cache=True)
+                return out.logits[:, -1].argmax(-1)
 
         stages: dict[str, Callable[[], Any]] = {"prefill": prefill}
         draft = self.draft if method.uses_draft else None
@@ -310,7 +312,7 @@ class TextGeneration(Task):
                 obs.append(Observation("bits_per_byte", self.bits_per_byte(model)))
             from harness.counters import count_flops
 
-            flops = count_flops(lambda: run(batch[:1], with_context=False))  # FLOPs do not depend on the SDPA backend
+            flops = count_flops(lambda: run(batch[:1], with_context=False))  # the SDPA backend changes no FLOPs
             obs.append(Observation("flops_per_token", flops / cfg.max_new_tokens))
             new = n * cfg.max_new_tokens
             if cfg.batch_size == 1:  # one sequence per call: prompt lookup's gain shows here too
