@@ -185,6 +185,7 @@ class TextGeneration(Task):
         self.text = b"".join(f.read_bytes() for f in stdlib_split()[1])
         self._reference: dict[int, torch.Tensor] = {}
         self._bpb: dict[int, float] = {}
+        self._agreement: dict[tuple[int, int], tuple[float, int]] = {}
 
     # -- models ---------------------------------------------------------------------------------
     @property
@@ -261,6 +262,27 @@ class TextGeneration(Task):
             self._bpb[key] = nats / math.log(2) / self.tokens.n_bytes(predicted)
         return self._bpb[key]
 
+    @torch.no_grad()
+    def draft_agreement(self, model: torch.nn.Module, draft: torch.nn.Module) -> tuple[float, int]:
+        """How often the draft's argmax equals the target's on held-out text (teacher forced), and where.
+
+        Leviathan et al.'s alpha for greedy decoding on natural text, independent of what either
+        model's own greedy output looks like (small models' greedy output falls into runs of spaces).
+        """
+        key = (id(model), id(draft))
+        if key not in self._agreement:
+            ids = torch.tensor(self.tokens.encode(self.text[: self.cfg.eval_bytes]), dtype=torch.long)
+            seq = self.cfg.prompt_len + self.cfg.max_new_tokens
+            n_win = len(ids) // seq
+            windows = ids[: n_win * seq].view(n_win, seq).to(self.device)
+            same, total = 0, 0
+            for chunk in windows.split(16):
+                a, b = model(input_ids=chunk).logits.argmax(-1), draft(input_ids=chunk).logits.argmax(-1)
+                same += int((a == b).sum())
+                total += a.numel()
+            self._agreement[key] = (same / total, total)
+        return self._agreement[key]
+
     # -- the point ------------------------------------------------------------------------------
     def prepare(self, method: Any, seed: int) -> Prepared:
         if not isinstance(method, DecodingMethod):
@@ -320,6 +342,9 @@ class TextGeneration(Task):
             if draft is not None:
                 obs += [Observation("acceptance_rate", (new - target_calls) / max(draft_calls, 1), n=n),
                         Observation("draft_tokens_per_round", draft_calls / target_calls, n=n)]
+                if cfg.eval_bytes:
+                    agree, positions = self.draft_agreement(model, draft)
+                    obs.append(Observation("draft_agreement", agree, n=positions))
             if method.lossless and not bool(same.all()):
                 bad = [i for i, s in enumerate(same.tolist()) if not s]
                 first = int((out[bad[0]] != ref[bad[0]]).nonzero()[0])
@@ -398,6 +423,10 @@ def summarize_decoding(rows: pd.DataFrame, baseline: str | None = None) -> pd.Da
         if not math.isnan(d):
             tau, k, c = rec["tokens_per_target_call"], rec["draft_tokens_per_round"], d / t
             rec |= {"cost_ratio_c": c, "alpha": leviathan_alpha(tau, k), "predicted_speedup": tau / (k * c + 1)}
+            agree = _median(df, "draft_agreement")
+            if not math.isnan(agree):  # eq. 1 at the teacher-forced agreement on held-out text
+                e = (1 - agree ** (k + 1)) / (1 - agree) if agree < 1 else k + 1
+                rec |= {"draft_agreement": agree, "predicted_speedup_heldout": e / (k * c + 1)}
         out.append(rec)
     table = pd.DataFrame(out)
     if table.empty:

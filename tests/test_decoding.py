@@ -174,6 +174,7 @@ def test_decoding_sweep_through_the_cli(tmp_path: Path) -> None:
     assert "no CPU kernel" in table.loc["attention/sdpa_backend=cudnn", "error"]
     spec = table.loc["speculative/num_assistant_tokens=4"]
     assert spec.exact_match == 1.0 and 0 < spec.cost_ratio_c < 1 and spec.predicted_speedup > 0 and 0 <= spec.alpha <= 1
+    assert 0.3 < spec.draft_agreement < 1 and spec.predicted_speedup_heldout > 0
     printed = run_cli_module(out)
     assert "| speculative/num_assistant_tokens=4 |" in printed and "predicted_speedup" in printed
     assert "| attention/sdpa_backend=cudnn | FAILED: ValueError: method.sdpa_backend='cudnn' has no CPU" in printed
