@@ -131,6 +131,10 @@ def measure_point(point: Point) -> tuple[list[Observation], str]:
     if paired is not None:
         obs += [Observation("latency", s, sample=i, stage="abba_baseline") for i, s in enumerate(paired.samples_s)]
     obs += [Observation("latency", s, sample=i, stage=prepared.stage) for i, s in enumerate(steps)]
+    for stage, fn in prepared.timed_stages.items():  # extra timed calls a task asks for (e.g. prefill)
+        with torch.no_grad():
+            sm = timing.measure(fn, policy, device)
+        obs += [Observation("latency", s, sample=i, stage=stage) for i, s in enumerate(sm.samples_s)]
     obs += [Observation("nfe", len(steps)),
             Observation("flops", counters.count_flops(prepared.flops_call)),
             Observation("peak_memory", mem["bytes"], unit=f"bytes ({mem['kind']})")]

@@ -7,7 +7,7 @@ sees these; it never imports a method or a task by name.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import torch
@@ -33,6 +33,9 @@ class Prepared:
     stage_module: torch.nn.Module | None  # each call of it starts a stage (a denoising step)
     stage: str  # name of those stages in the results, e.g. "denoise_step"
     evaluate: Callable[[], list[Observation]]  # quality, on enough samples to mean something
+    # Extra calls the runner times like ``call`` (each its own timing.measure), recorded as
+    # ``latency`` with ``stage=<name>``: e.g. the prefill alone, for time to first token.
+    timed_stages: dict[str, Callable[[], Any]] = field(default_factory=dict)
 
 
 class Task:

@@ -59,3 +59,14 @@ def write_set(folder: Path, *point_rows: list[dict]) -> Path:
     for rows in point_rows:
         write_point(folder, rows[0]["point_id"], rows)
     return folder
+
+
+# The text-generation counterpart of TINY: two short prompts, a few new tokens, a short bits-per-byte text.
+TINY_TEXT = ["task.n_prompts=2", "task.prompt_len=16", "task.max_new_tokens=8", "task.eval_bytes=1024",
+             "timing.warmup_min_calls=1", "timing.warmup_min_s=0", "timing.min_repeats=2", "timing.min_time_s=0",
+             "timing.max_time_s=0.3"]
+TINY_ARITH = ["task.n_problems=8", "task.n_samples=8", "task.batch_size=4", *TINY_TEXT[4:]]
+# Per task: the tiny overrides and a quality metric every point of an experiment must write.
+TINY_BY_TASK = {"image_generation": (TINY, "fid"), "text_generation": (TINY_TEXT, "exact_match"),
+                "arithmetic": (TINY_ARITH, "coverage"),
+                "bleu_kernel": (["task.batch_size=4", "task.length=16", *TINY[4:]], "bleu_max_abs_error")}

@@ -12,15 +12,16 @@ from omegaconf import open_dict
 from harness.cli import CONF_DIR, plan, sweep
 from harness.registry import METHODS, TASKS, load_plugins
 from harness.results import load
-from tests.helpers import TINY, compose_cfg
+from tests.helpers import TINY, TINY_BY_TASK, compose_cfg
 
 load_plugins()
 EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
 YAML_GROUPS = {g: sorted(p.stem for p in (CONF_DIR / g).glob("*.yaml")) for g in ("model", "hardware", "metric")}
 NEEDS = {("model", "local_unet"): ["model.source=/some/where"],
-         ("task", "bleu_kernel"): ["experiment=bleu_kernel"]}  # the digits metric options don't apply to it
-# Tasks other than image generation: their own tiny settings and their own quality metric.
-SMOKE = {"bleu_kernel": (["task.batch_size=4", "task.length=16", *TINY[4:]], "bleu_max_abs_error")}
+         ("task", "bleu_kernel"): ["experiment=bleu_kernel"],  # the digits metric options don't apply to it
+         ("model", "local_lm"): ["model.source=/some/where"],
+         # the default metric group configures FID, which text tasks do not have: drop it
+         ("task", "text_generation"): ["~metric"], ("task", "arithmetic"): ["~metric"]}
 
 
 @pytest.mark.parametrize("group,option", [(g, o) for g, opts in YAML_GROUPS.items() for o in opts]
@@ -79,7 +80,7 @@ def test_bad_values_fail_before_anything_runs(override: list[str], match: str) -
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_every_experiment_smoke_runs(experiment: str, tmp_path: Path) -> None:
-    tiny, quality = SMOKE.get(experiment, (TINY, "fid"))
+    tiny, quality = TINY_BY_TASK[compose_cfg([f"experiment={experiment}"]).task.name]
     cfg = compose_cfg([f"experiment={experiment}", *tiny, "report=false"])
     with open_dict(cfg):
         cfg.results_dir = str(tmp_path)

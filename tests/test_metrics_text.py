@@ -68,3 +68,16 @@ def test_every_quality_metric_declares_direction_unit_and_aggregation() -> None:
         assert m.aggregation and m.description, name
     assert METRICS["perplexity"].higher_is_better is False and METRICS["bleu"].higher_is_better is True
     assert METRICS["kid_std"].higher_is_better is None  # a spread, not a quality direction
+
+
+def test_metric_registry_names_each_metric_once() -> None:
+    # A dict literal silently keeps the last of two equal keys; two tasks once defined "bleu" apart.
+    import ast
+    import collections
+
+    import harness.metrics as m
+
+    tree = ast.parse(open(m.__file__).read())
+    keys = [k.value for node in ast.walk(tree) if isinstance(node, ast.Dict) for k in node.keys
+            if isinstance(k, ast.Constant)]
+    assert [k for k, c in collections.Counter(keys).items() if c > 1] == []

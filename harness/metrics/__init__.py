@@ -36,13 +36,16 @@ METRICS: dict[str, MetricInfo] = {
                           "std over the same subsets"),
     "clip_score": MetricInfo("", True, "max(100 * mean cos(image, caption), 0) in CLIP embedding space",
                              "mean over image-caption pairs, then clamped at 0 (torchmetrics)"),
-    "bleu": MetricInfo("BLEU (0-100)", True, "sacrebleu corpus BLEU", "corpus statistics"),
+    "bleu": MetricInfo("BLEU (0-100)", True, "sacrebleu corpus BLEU (text generation: character tokens, against "
+                       "plain greedy decoding's outputs)", "corpus statistics"),
     "chrf": MetricInfo("chrF (0-100)", True, "sacrebleu chrF (character n-gram F-score, beta 2)", "corpus statistics"),
     "accuracy": MetricInfo("", True, "fraction of predictions equal to their label", "mean over items"),
-    "exact_match": MetricInfo("", True, "fraction of output strings equal to their reference (after strip)",
+    "exact_match": MetricInfo("", True, "fraction of outputs equal to their reference (text generation: plain "
+                              "greedy decoding's tokens, every token)",
                               "mean over items"),
     "perplexity": MetricInfo("", False, "exp(total NLL / total tokens)", "token-weighted over the corpus"),
-    "bits_per_byte": MetricInfo("bits/byte", False, "total NLL in bits / total UTF-8 bytes",
+    "bits_per_byte": MetricInfo("bits/byte", False, "total NLL in bits / total UTF-8 bytes (text generation: the "
+                                "model as the method runs it, on held-out text)",
                                 "byte-weighted over the corpus"),
     "sentence_bleu_mean": MetricInfo("BLEU (0-1)", True, "per-sentence BLEU of the method", "mean over sentences"),
     "bleu_max_abs_error": MetricInfo("BLEU (0-1)", False, "max |per-sentence BLEU - NLTK sentence_bleu|",
@@ -58,6 +61,18 @@ METRICS: dict[str, MetricInfo] = {
     "peak_memory_increase": MetricInfo("bytes", False, "peak memory during one call minus memory in use before",
                                        "max", True),
     "error": MetricInfo("", None, "the point failed; the error column says why"),
+    # text generation
+    "tokens_generated": MetricInfo("tokens/call", None, "new tokens of one timed call, all sequences of the batch"),
+    "flops_per_token": MetricInfo("FLOP/token", False, "FlopCounterMode FLOPs of one sequence / its new tokens",
+                                  "count", True),
+    "token_agreement": MetricInfo("", True, "fraction of generated positions equal to plain greedy decoding's token"),
+    "acceptance_rate": MetricInfo("", None, "speculative: accepted draft tokens / drafted tokens"),
+    "tokens_per_target_call": MetricInfo("tokens/call", None, "speculative: new tokens per target forward call"),
+    "draft_tokens_per_round": MetricInfo("tokens/call", None, "speculative: drafted tokens per target call (k)"),
+    "draft_agreement": MetricInfo("", None, "speculative: draft argmax = target argmax, held-out text"),
+    "coverage": MetricInfo("", True, "repeated sampling: unbiased pass@k over problems, k = the sample column"),
+    "pass_at_1": MetricInfo("", True, "repeated sampling: fraction of correct answers among all samples"),
+    "coverage_at_n": MetricInfo("", True, "repeated sampling: fraction of problems with a correct answer among all n"),
 }
 
 

@@ -1,0 +1,23 @@
+"""Greedy decoding with a KV cache: the baseline every decoding method is measured against.
+
+Each step feeds only the newest token and reuses the cached keys and values of all earlier
+positions, so a step costs O(context) attention instead of recomputing the whole sequence. The
+task's reference output (what lossless methods must reproduce) is this method at batch 1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from harness.registry import PluginConfig, register_method
+from tasks.text_generation import DecodingMethod
+
+
+@dataclass
+class GreedyConfig(PluginConfig):
+    pass
+
+
+@register_method("greedy", GreedyConfig)
+class Greedy(DecodingMethod):
+    pass

@@ -1,0 +1,475 @@
+"""Text generation with a transformers causal LM: the decoding workload.
+
+Prompts are fixed seeded slices of held-out text (the standard library files that
+``tasks/zoo/train_bytes.py`` holds out), all ``prompt_len`` tokens long, so a batch needs no
+padding. Every call generates exactly ``max_new_tokens`` new tokens: end-of-text is switched off on
+the loaded model (the usual "ignore EOS" benchmark setting), so every method does the same amount
+of work and tokens/s is comparable.
+
+The timed call generates for ``batch_size`` prompts. Quality is measured on all ``n_prompts``:
+against plain greedy decoding with a KV cache at batch 1 (the reference, computed once per seed),
+exact match per prompt, per-position token agreement and character BLEU; and the bits per byte of
+the model as the method runs it (quantization changes it). A method that claims to be lossless
+(greedy speculative decoding, prompt lookup) and changes any output fails its point.
+
+Speculative decoding (Leviathan et al. 2023, arXiv 2211.17192) through transformers assisted
+generation: forward pre-hooks count target and draft calls while generating. Every target call
+after the first verifies a block of drafted tokens and yields the accepted ones plus one token of
+its own; so, summed over a generation of N new tokens with R target calls and D drafted tokens,
+accepted = N - R and acceptance rate = (N - R) / D (Sec. 3.1: tokens per step = accepted + 1).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, ContextManager, Iterator
+
+import numpy as np
+import pandas as pd
+import torch
+
+from harness.registry import PluginConfig, register_task
+from tasks.base import Observation, Prepared, Task
+from tasks.zoo import resolve
+
+TOKENIZERS = ("bytes", "auto")
+
+
+@dataclass
+class TextGenerationConfig(PluginConfig):
+    n_prompts: int = 8  # quality (exact match, BLEU) and acceptance are measured on all of them
+    prompt_len: int = 64  # tokens per prompt (bytes for the byte-level zoo models)
+    max_new_tokens: int = 64  # generated per prompt, always exactly this many (EOS is off)
+    batch_size: int = 1  # prompts per timed call; assisted generation supports 1 only
+    eval_bytes: int = 16384  # held-out bytes for the bits-per-byte of the model as run (0: skip)
+
+    def __post_init__(self) -> None:
+        for key in ("n_prompts", "prompt_len", "max_new_tokens", "batch_size"):
+            if getattr(self, key) < 1:
+                raise ValueError(f"task.{key} must be >= 1, got {getattr(self, key)}")
+        if self.eval_bytes < 0:
+            raise ValueError(f"task.eval_bytes must be >= 0 (0 skips bits per byte), got {self.eval_bytes}")
+        if self.batch_size > self.n_prompts:
+            raise ValueError(f"task.batch_size={self.batch_size} exceeds task.n_prompts={self.n_prompts}")
+
+
+class DecodingMethod:
+    """A decoding method: which model runs, under which context, with which ``generate`` arguments.
+
+    Three verbs; the defaults are plain greedy decoding of the task's model.
+    """
+
+    name: str
+    Config: type
+    lossless: bool = False  # claims plain greedy decoding's exact output; a changed output fails the point
+    uses_draft: bool = False  # runs the task's draft model (speculative decoding): acceptance is counted
+    batch_one_only: bool = False  # transformers assisted generation (draft model or prompt lookup): batch 1 only
+
+    def __init__(self, cfg: Any):
+        self.cfg = cfg
+
+    def model(self, task: "TextGeneration") -> torch.nn.Module:
+        """The model to run (a quantized or converted copy for some methods). Called once per point."""
+        return task.model
+
+    def generate_kwargs(self, task: "TextGeneration") -> dict[str, Any]:
+        """Arguments for ``generate`` on top of the task's; called before every call."""
+        return {}
+
+    def context(self, task: "TextGeneration") -> ContextManager[Any]:
+        """Entered around every call (e.g. an SDPA backend)."""
+        return contextlib.nullcontext()
+
+
+class _Tokens:
+    """Text <-> token ids: raw bytes for the byte-level zoo models, or the model's own tokenizer."""
+
+    def __init__(self, kind: str, source: str):
+        self.kind = kind
+        self.tok = None
+        if kind == "auto":
+            from transformers import AutoTokenizer
+
+            self.tok = AutoTokenizer.from_pretrained(source)
+
+    def encode(self, data: bytes) -> list[int]:
+        if self.tok is None:
+            return list(data)
+        return self.tok(data.decode("utf-8", errors="ignore"), add_special_tokens=False)["input_ids"]
+
+    def decode(self, ids: list[int]) -> str:
+        """Text for BLEU; bytes map one to one onto latin-1 characters so character BLEU sees bytes."""
+        if self.tok is None:
+            return bytes(i for i in ids if i < 256).decode("latin-1")
+        return self.tok.decode(ids)
+
+    def n_bytes(self, ids: list[int]) -> int:
+        return len(ids) if self.tok is None else len(self.tok.decode(ids).encode("utf-8"))
+
+
+def load_causal_lm(source: str, device: torch.device, dtype: torch.dtype, **kwargs: Any) -> torch.nn.Module:
+    """Any transformers causal LM, by hub id or folder (``zoo:NAME`` for the embedded ones)."""
+    from transformers import AutoModelForCausalLM
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()  # no progress bars or deprecation chatter inside timed runs
+    hf_logging.disable_progress_bar()
+    model = AutoModelForCausalLM.from_pretrained(resolve(source), dtype=dtype, **kwargs).to(device).eval()
+    gc = model.generation_config
+    if gc.pad_token_id is None:
+        gc.pad_token_id = gc.eos_token_id if isinstance(gc.eos_token_id, int) else 0
+    # Fixed-length generation: every method does the same work (benchmarks' "ignore EOS").
+    gc.eos_token_id = None
+    return model
+
+
+@contextlib.contextmanager
+def count_calls(*modules: torch.nn.Module | None) -> Iterator[list[int]]:
+    """Forward calls of each module inside the block (a counter, not a clock)."""
+    counts = [0] * len(modules)
+    handles = []
+    for i, m in enumerate(modules):
+        if m is not None:
+            handles.append(m.register_forward_pre_hook(lambda *_a, i=i: counts.__setitem__(i, counts[i] + 1)))
+    try:
+        yield counts
+    finally:
+        for h in handles:
+            h.remove()
+
+
+@torch.no_grad()
+def bits_per_token_stream(model: torch.nn.Module, ids: torch.Tensor, seq: int, batch: int = 16) -> tuple[float, int]:
+    """Summed next-token NLL (nats) over non-overlapping windows of ``seq`` predictions, and their count."""
+    n_win = (len(ids) - 1) // seq
+    total, count = 0.0, 0
+    device = next(model.parameters()).device
+    for start in range(0, n_win, batch):
+        idx = torch.arange(start, min(start + batch, n_win)).unsqueeze(1) * seq + torch.arange(seq + 1)
+        window = ids[idx].to(device)
+        logits = model(input_ids=window[:, :-1]).logits.float()
+        nll = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), window[:, 1:].reshape(-1),
+                                                reduction="sum")
+        total += nll.item()
+        count += window[:, 1:].numel()
+    return total, count
+
+
+@register_task("text_generation", TextGenerationConfig)
+class TextGeneration(Task):
+    def __init__(self, cfg: TextGenerationConfig, model: dict[str, Any], device: torch.device, dtype: torch.dtype):
+        from tasks.zoo.train_bytes import stdlib_split
+
+        self.cfg, self.device, self.dtype = cfg, device, dtype
+        self.source = model["source"]
+        tokenizer = model.get("tokenizer", "bytes")
+        if tokenizer not in TOKENIZERS:
+            raise ValueError(f"model.tokenizer={tokenizer!r}; valid: {', '.join(TOKENIZERS)}")
+        self.tokens = _Tokens(tokenizer, resolve(self.source))
+        self.model = load_causal_lm(self.source, device, dtype)
+        vocab = self.model.config.vocab_size
+        if tokenizer == "bytes" and vocab < 256:
+            raise ValueError(f"model {self.source!r} has vocab_size={vocab} < 256; model.tokenizer=bytes needs "
+                             "token ids 0..255 to be bytes (use model.tokenizer=auto for a model with a tokenizer)")
+        context = getattr(self.model.config, "n_positions", None) or getattr(self.model.config,
+                                                                             "max_position_embeddings", None)
+        if context is not None and cfg.prompt_len + cfg.max_new_tokens > context:
+            raise ValueError(f"task.prompt_len + task.max_new_tokens = {cfg.prompt_len + cfg.max_new_tokens} exceeds "
+                             f"the model's context of {context} positions")
+        self.draft_source = model.get("draft")
+        self._draft: torch.nn.Module | None = None
+        self._variants: dict[str, torch.nn.Module] = {}
+        # Held-out text: the files the zoo models never trained on.
+        self.text = b"".join(f.read_bytes() for f in stdlib_split()[1])
+        self._reference: dict[int, torch.Tensor] = {}
+        self._bpb: dict[int, float] = {}
+        self._agreement: dict[tuple[int, int], tuple[float, int]] = {}
+
+    # -- models ---------------------------------------------------------------------------------
+    @property
+    def draft(self) -> torch.nn.Module:
+        """The draft model named by ``model.draft`` (loaded once; same vocabulary as the target)."""
+        if self._draft is None:
+            if not self.draft_source:
+                raise ValueError(f"model {self.source!r} names no draft model; set model.draft=<hub id or folder>")
+            self._draft = load_causal_lm(self.draft_source, self.device, self.dtype)
+            if self._draft.config.vocab_size != self.model.config.vocab_size:
+                raise ValueError(f"draft {self.draft_source!r} has vocab_size={self._draft.config.vocab_size}, the "
+                                 f"target {self.model.config.vocab_size}: assisted generation needs one vocabulary")
+        return self._draft
+
+    def variant(self, key: str, build: Callable[[], torch.nn.Module]) -> torch.nn.Module:
+        """A derived model (reloaded with other options, converted), built once per process."""
+        if key not in self._variants:
+            self._variants[key] = build()
+        return self._variants[key]
+
+    # -- data -----------------------------------------------------------------------------------
+    def prompts(self, seed: int) -> torch.Tensor:
+        """(n_prompts, prompt_len) token ids from seeded offsets into the held-out text."""
+        cfg = self.cfg
+        gen = torch.Generator().manual_seed(seed)
+        span = 8 * cfg.prompt_len  # bytes enough for prompt_len tokens under any tokenizer
+        if len(self.text) <= span:
+            raise ValueError(f"task.prompt_len={cfg.prompt_len} is too long for the {len(self.text)}-byte "
+                             "held-out text")
+        starts = torch.randint(0, len(self.text) - span, (cfg.n_prompts,), generator=gen).tolist()
+        rows = []
+        for s in starts:
+            ids = self.tokens.encode(self.text[s:s + span])[: cfg.prompt_len]
+            if len(ids) < cfg.prompt_len:
+                raise ValueError(f"a prompt tokenized to {len(ids)} < task.prompt_len={cfg.prompt_len} tokens")
+            rows.append(ids)
+        return torch.tensor(rows, dtype=torch.long, device=self.device)
+
+    def generate(self, model: torch.nn.Module, ids: torch.Tensor, seed: int, **kwargs: Any) -> torch.Tensor:
+        """``generate`` exactly ``max_new_tokens`` new tokens; returns only the new tokens."""
+        from transformers import GenerationConfig
+
+        kwargs = {"do_sample": False} | kwargs
+        extra = {k: kwargs.pop(k) for k in ("assistant_model",) if k in kwargs}
+        gc = GenerationConfig(max_new_tokens=self.cfg.max_new_tokens, **kwargs)
+        if kwargs["do_sample"]:
+            torch.manual_seed(seed)  # sampling methods: the same draws on every repeat
+        out = model.generate(ids, attention_mask=torch.ones_like(ids), generation_config=gc, **extra)
+        new = out[:, ids.shape[1]:]
+        if new.shape[1] != self.cfg.max_new_tokens:
+            raise RuntimeError(f"generate returned {new.shape[1]} new tokens, expected {self.cfg.max_new_tokens}")
+        return new
+
+    @torch.no_grad()
+    def reference(self, seed: int) -> torch.Tensor:
+        """Plain greedy decoding with a KV cache, one prompt at a time: what lossless methods must reproduce."""
+        if seed not in self._reference:
+            prompts = self.prompts(seed)
+            self._reference[seed] = torch.cat([self.generate(self.model, p[None], seed) for p in prompts])
+        return self._reference[seed]
+
+    @torch.no_grad()
+    def bits_per_byte(self, model: torch.nn.Module) -> float:
+        """Bits per byte of ``model`` on the first ``eval_bytes`` held-out bytes, windows of prompt + generation."""
+        key = id(model)
+        if key not in self._bpb:
+            ids = torch.tensor(self.tokens.encode(self.text[: self.cfg.eval_bytes]), dtype=torch.long)
+            seq = self.cfg.prompt_len + self.cfg.max_new_tokens
+            nats, n_pred = bits_per_token_stream(model, ids, seq)
+            # bytes covered by the predicted tokens: all but the first token of each window
+            n_win = (len(ids) - 1) // seq
+            predicted = [i for w in range(n_win) for i in ids[w * seq + 1: (w + 1) * seq + 1].tolist()]
+            assert len(predicted) == n_pred
+            self._bpb[key] = nats / math.log(2) / self.tokens.n_bytes(predicted)
+        return self._bpb[key]
+
+    @torch.no_grad()
+    def draft_agreement(self, model: torch.nn.Module, draft: torch.nn.Module) -> tuple[float, int]:
+        """How often the draft's argmax equals the target's on held-out text (teacher forced), and where.
+
+        Leviathan et al.'s alpha for greedy decoding on natural text, independent of what either
+        model's own greedy output looks like (small models' greedy output falls into runs of spaces).
+        """
+        key = (id(model), id(draft))
+        if key not in self._agreement:
+            ids = torch.tensor(self.tokens.encode(self.text[: self.cfg.eval_bytes]), dtype=torch.long)
+            seq = self.cfg.prompt_len + self.cfg.max_new_tokens
+            n_win = len(ids) // seq
+            windows = ids[: n_win * seq].view(n_win, seq).to(self.device)
+            same, total = 0, 0
+            for chunk in windows.split(16):
+                a, b = model(input_ids=chunk).logits.argmax(-1), draft(input_ids=chunk).logits.argmax(-1)
+                same += int((a == b).sum())
+                total += a.numel()
+            self._agreement[key] = (same / total, total)
+        return self._agreement[key]
+
+    # -- the point ------------------------------------------------------------------------------
+    def prepare(self, method: Any, seed: int) -> Prepared:
+        if not isinstance(method, DecodingMethod):
+            raise TypeError(f"task text_generation needs a decoding method, got {type(method).__name__}")
+        cfg = self.cfg
+        model = method.model(self)
+        prompts = self.prompts(seed)
+        batch = prompts[: cfg.batch_size]
+        if method.batch_one_only and cfg.batch_size != 1:
+            raise ValueError(f"method {method.name!r} runs through transformers assisted generation, which "
+                             f"supports batch size 1 only; got task.batch_size={cfg.batch_size}")
+
+        def run(ids: torch.Tensor, with_context: bool = True) -> torch.Tensor:
+            with method.context(self) if with_context else contextlib.nullcontext():
+                return self.generate(model, ids, seed, **method.generate_kwargs(self))
+
+        def prefill() -> Any:
+            # Time to first token: one forward of the method's model over the prompts, building the
+            # KV cache; the first new token is its last position's argmax. Speculative methods also
+            # run a first draft round before their first token, so for them this is a lower bound.
+            with method.context(self):
+                out = model(input_ids=batch, attention_mask=torch.ones_like(batch), use_cache=True)
+                return out.logits[:, -1].argmax(-1)
+
+        stages: dict[str, Callable[[], Any]] = {"prefill": prefill}
+        draft = self.draft if method.uses_draft else None
+        if draft is not None:
+            # Per-token costs of draft and target under plain greedy decoding: the cost ratio c of
+            # Leviathan et al. (2023) Sec. 3.3 is their ratio; analysis divides by the token count.
+            stages["draft_greedy"] = lambda: self.generate(draft, batch, seed)
+            stages["target_greedy"] = lambda: self.generate(model, batch, seed)
+
+        def evaluate() -> list[Observation]:
+            ref = self.reference(seed)
+            outs, target_calls, draft_calls = [], 0, 0
+            with torch.no_grad(), count_calls(model, draft) as calls:
+                for chunk in prompts.split(cfg.batch_size):
+                    outs.append(run(chunk))
+                target_calls, draft_calls = calls
+            out = torch.cat(outs)
+            n = len(out)
+            same = (out == ref).all(dim=1)
+            obs = [Observation("exact_match", same.float().mean().item(), n=n),
+                   Observation("token_agreement", (out == ref).float().mean().item(), n=n),
+                   Observation("bleu", _bleu([self.tokens.decode(o.tolist()) for o in out],
+                                             [self.tokens.decode(r.tolist()) for r in ref]), n=n),
+                   Observation("tokens_generated", float(batch.shape[0] * cfg.max_new_tokens))]
+            if cfg.eval_bytes:
+                obs.append(Observation("bits_per_byte", self.bits_per_byte(model)))
+            from harness.counters import count_flops
+
+            flops = count_flops(lambda: run(batch[:1], with_context=False))  # the SDPA backend changes no FLOPs
+            obs.append(Observation("flops_per_token", flops / cfg.max_new_tokens))
+            new = n * cfg.max_new_tokens
+            if cfg.batch_size == 1:  # one sequence per call: prompt lookup's gain shows here too
+                obs.append(Observation("tokens_per_target_call", new / target_calls, n=n))
+            if draft is not None:
+                obs += [Observation("acceptance_rate", (new - target_calls) / max(draft_calls, 1), n=n),
+                        Observation("draft_tokens_per_round", draft_calls / target_calls, n=n)]
+                if cfg.eval_bytes:
+                    agree, positions = self.draft_agreement(model, draft)
+                    obs.append(Observation("draft_agreement", agree, n=positions))
+            if method.lossless and not bool(same.all()):
+                bad = [i for i, s in enumerate(same.tolist()) if not s]
+                first = int((out[bad[0]] != ref[bad[0]]).nonzero()[0])
+                raise AssertionError(
+                    f"method {method.name!r} claims greedy decoding's exact output but changed prompt(s) {bad} of "
+                    f"{n} (first difference in prompt {bad[0]} at new token {first}: "
+                    f"{out[bad[0], first].item()} vs greedy {ref[bad[0], first].item()})")
+            return obs
+
+        return Prepared(
+            call=lambda: run(batch),
+            batch_size=cfg.batch_size,
+            flops_call=lambda: run(batch[:1], with_context=False),
+            stage_module=model,
+            stage="target_call",
+            evaluate=evaluate,
+            timed_stages=stages,
+        )
+
+
+def _bleu(hyps: list[str], refs: list[str]) -> float:
+    """Corpus BLEU of the outputs against greedy decoding's, sacrebleu with character tokens."""
+    import sacrebleu
+
+    return float(sacrebleu.corpus_bleu(hyps, [refs], tokenize="char").score)
+
+
+# -- analysis from result rows only -----------------------------------------------------------------
+def _median(df: pd.DataFrame, metric: str, stage: str | None = None) -> float:
+    sel = df[(df.metric == metric) & ((df["stage"] == stage) if stage else df["stage"].isna())].value.dropna()
+    return float(np.median(sel)) if len(sel) else float("nan")
+
+
+def leviathan_alpha(tokens_per_call: float, k: float) -> float:
+    """Leviathan et al.'s acceptance rate alpha from measured tokens per target call, by inverting eq. 1.
+
+    Eq. 1: E = (1 - alpha^(k+1)) / (1 - alpha), increasing in alpha from 1 to k + 1. Not the same as
+    accepted / drafted: after the first rejection the rest of a round's draft is wasted but drafted.
+    """
+    if tokens_per_call >= k + 1:
+        return 1.0
+    lo, hi = 0.0, 1.0
+    for _ in range(60):  # bisection; E(alpha) is monotone
+        mid = (lo + hi) / 2
+        e = (1 - mid ** (k + 1)) / (1 - mid)
+        lo, hi = (mid, hi) if e < tokens_per_call else (lo, mid)
+    return (lo + hi) / 2
+
+
+def summarize_decoding(rows: pd.DataFrame, baseline: str | None = None) -> pd.DataFrame:
+    """One row per point: tokens/s, TTFT, TPOT, speedup, acceptance, predicted speculative speedup.
+
+    All from stored rows (medians of the timed repeats). Speculative decoding's predicted speedup
+    follows Leviathan et al. (2023) Sec. 3.3: E tokens per target call over a round costing k c + 1
+    target calls, c = draft / target per-token cost (the ratio of their greedy-decoding latencies),
+    with E the measured tokens per target call; ``alpha`` is eq. 1 inverted at that E.
+    """
+    out = []
+    rows = rows.sort_values("created_at", kind="stable") if "created_at" in rows else rows  # the sweep's order
+    ok = rows[rows.status == "ok"]
+    for _, df in rows[rows.status != "ok"].groupby("point_id", sort=False):
+        out.append({"variant": df.variant.iloc[0], "model": df.model.iloc[0], "seed": int(df.seed.iloc[0]),
+                    "batch_size": int(df.batch_size.iloc[0]), "error": str(df.error.iloc[0]).splitlines()[0]})
+    for _, df in ok.groupby("point_id", sort=False):
+        tokens = _median(df, "tokens_generated")
+        batch = int(df.batch_size.iloc[0])
+        per_seq = tokens / batch
+        lat, ttft = _median(df, "latency", "end_to_end"), _median(df, "latency", "prefill")
+        rec = {"variant": df.variant.iloc[0], "model": df.model.iloc[0], "seed": int(df.seed.iloc[0]),
+               "batch_size": batch, "latency_s": lat, "tokens_per_s": tokens / lat,
+               "ttft_ms": 1e3 * ttft, "tpot_ms": 1e3 * (lat - ttft) / max(per_seq - 1, 1)}
+        for m in ("exact_match", "token_agreement", "bleu", "bits_per_byte", "flops_per_token", "acceptance_rate",
+                  "tokens_per_target_call", "draft_tokens_per_round", "peak_memory"):
+            rec[m] = _median(df, m)
+        d, t = _median(df, "latency", "draft_greedy"), _median(df, "latency", "target_greedy")
+        if not math.isnan(d):
+            tau, k, c = rec["tokens_per_target_call"], rec["draft_tokens_per_round"], d / t
+            rec |= {"cost_ratio_c": c, "alpha": leviathan_alpha(tau, k), "predicted_speedup": tau / (k * c + 1)}
+            agree = _median(df, "draft_agreement")
+            if not math.isnan(agree):  # eq. 1 at the teacher-forced agreement on held-out text
+                e = (1 - agree ** (k + 1)) / (1 - agree) if agree < 1 else k + 1
+                rec |= {"draft_agreement": agree, "predicted_speedup_heldout": e / (k * c + 1)}
+        out.append(rec)
+    table = pd.DataFrame(out)
+    if table.empty:
+        return table
+    base = baseline or (ok.baseline.dropna().iloc[0] if ok.baseline.notna().any() else None)
+    table["speedup"] = np.nan  # baseline latency / point latency, within one model, seed and batch size
+    table["bpb_change"] = np.nan  # bits per byte minus the baseline's: what quantization costs
+    for _, grp in table.groupby(["model", "seed", "batch_size"]):
+        ref = grp[(grp.variant == base) & grp.latency_s.notna()]
+        if len(ref) == 1:
+            table.loc[grp.index, "speedup"] = float(ref.latency_s.iloc[0]) / grp.latency_s
+            table.loc[grp.index, "bpb_change"] = grp.bits_per_byte - float(ref.bits_per_byte.iloc[0])
+    return table
+
+
+def render_markdown(table: pd.DataFrame, columns: list[str] | None = None) -> str:
+    """The decoding table as markdown, 3 significant digits; ``columns`` picks and orders columns."""
+    cols = columns or [c for c in table.columns if c not in ("model", "seed", "error")]
+
+    def cell(v: Any) -> str:
+        if isinstance(v, (float, np.floating)):
+            return "-" if math.isnan(v) else f"{v:.3g}"
+        return str(v)
+
+    lines = ["| " + " | ".join(cols) + " |", "|" + " --- |" * len(cols)]
+    for _, r in table.iterrows():
+        if isinstance(r.get("error"), str):
+            lines.append(f"| {r.variant} | FAILED: {r.error[:90]} |" + " |" * (len(cols) - 2))
+        else:
+            lines.append("| " + " | ".join(cell(r[c]) for c in cols) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m tasks.text_generation RESULTS_DIR [BASELINE]``: the decoding table as markdown."""
+    import sys
+
+    from harness.results import load
+
+    args = sys.argv[1:] if argv is None else argv
+    table = summarize_decoding(load(args[0]), args[1] if len(args) > 1 else None)
+    print(render_markdown(table))
+
+
+if __name__ == "__main__":
+    main()
