@@ -43,7 +43,7 @@ def test_default_is_the_embedded_experiment() -> None:
     assert cfg.hydra.runtime.choices.experiment == "samplers_digits"
     assert cfg.baseline == "ddim/steps=50"
     variants = [p.variant for p in plan(cfg)]
-    assert "ddim/steps=50" in variants and "dpm_solver/steps=10" in variants and len(variants) == 10
+    assert "ddim/steps=50" in variants and "dpm_solver/steps=10" in variants and len(variants) == 12
 
 
 def test_command_line_method_replaces_points() -> None:
