@@ -233,7 +233,7 @@ def render(c: Comparison, margin: float) -> str:
         if r.metric == "status":
             lines.append(f"  {r.variant:<{w}}  {'status':<12}  {r.verdict:<12}  {r.note}")
             continue
-        lines.append(f"  {r.variant:<{w}}  {r.metric:<12}  {r.verdict:<12}  {_fmt(r.get('ratio'), r.get('low', math.nan), r.get('high', math.nan)):<24}"
+        lines.append(f"  {r.variant:<{w}}  {r.metric:<16}  {r.verdict:<12}  {_fmt(r.get('ratio'), r.get('low', math.nan), r.get('high', math.nan)):<24}"
                      f"  A {r.a:.4g}  B {r.b:.4g}  {r.get('note') or ''}".rstrip())
     if len(c.per_task):
         lines.append("per task: geometric mean of the ratios over points (t-interval across points)")
