@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from harness.analysis import GROUP, estimates, pareto_table, points, quality_metrics
+from harness.analysis import estimates, pareto_table, points, quality_metrics
 from harness.stats import Estimate, paired_difference_ci, paired_speedup_ci, speedup_ci
 
 QUALITY_EXTRAS = ("nfe", "flops", "peak_memory", "inception_score", "label_entropy", "mean_confidence")

@@ -12,7 +12,7 @@ from omegaconf import open_dict
 from harness.cli import CONF_DIR, plan, sweep
 from harness.registry import METHODS, TASKS, load_plugins
 from harness.results import load
-from tests.helpers import TINY, TINY_BY_TASK, compose_cfg
+from tests.helpers import TINY_BY_TASK, compose_cfg
 
 load_plugins()
 EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
