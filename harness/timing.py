@@ -151,7 +151,8 @@ def measure_interleaved(baseline: Callable[[], Any], method: Callable[[], Any], 
 
     Sample i of each returned measurement belongs to block i // 2. Stops like ``measure``, on the
     precision of the paired ratio (``harness.stats.paired_speedup_ci``) instead of one median;
-    ``min_repeats``/``max_repeats`` count the method's calls, ``max_time_s`` both together.
+    ``min_repeats``/``max_repeats`` count the method's calls, ``max_time_s`` both together; at
+    least two blocks (4 calls of each) are always timed, whatever the caps.
     On CUDA each call synchronizes (one event pair per call is read before the next starts), which
     costs a little more host time per call than ``measure``'s chunks, but keeps blocks in order.
     """
@@ -171,11 +172,13 @@ def measure_interleaved(baseline: Callable[[], Any], method: Callable[[], Any], 
             for fn, out in ((baseline, a), (method, b), (method, b), (baseline, a)):
                 out += clock.run(fn, 1)
             total = sum(a) + sum(b)
+            if len(b) < max(policy.min_repeats, 4):  # at least two blocks: a paired CI needs them
+                continue
             if len(b) >= policy.max_repeats:
                 reason = "max_repeats"
-            elif total >= policy.max_time_s and len(b) >= policy.min_repeats:
+            elif total >= policy.max_time_s:
                 reason = "max_time"
-            elif total >= policy.min_time_s and len(b) >= max(policy.min_repeats, 4) and (
+            elif total >= policy.min_time_s and (
                 paired_speedup_ci(a, b, policy.confidence).rel_halfwidth <= policy.target_rel_ci
             ):
                 reason = "precision_reached"
