@@ -50,11 +50,26 @@ def plan(cfg: DictConfig, method_overridden: bool = False) -> list[Any]:
     # method= override replaced it.
     pool = [p.method for p in points] + [asdict(build_config("method", OmegaConf.to_container(p, resolve=True)))
                                          for p in cfg.points]
-    base = [m for m in pool if variant_label(m) == cfg.baseline]
+    base = [m for m in pool if variant_label(m) == cfg.baseline] or _from_label(cfg.baseline)
     if not base:
         raise ValueError(f"interleave=true needs the baseline {cfg.baseline!r} among the points or the experiment's "
                          f"points; found: {', '.join(sorted({variant_label(m) for m in pool}))}")
     return [p if p.method == base[0] else replace(p, paired_with=base[0]) for p in points]
+
+
+def _from_label(label: str | None) -> list[dict[str, Any]]:
+    """A method config from its variant label (``ddim/steps=3``), or [] if the label is not one."""
+    from harness.runner import variant_label
+
+    if not label:
+        return []
+    name, _, params = label.partition("/")
+    try:
+        values = dict(kv.split("=", 1) for kv in params.split(",")) if params else {}
+        method = asdict(build_config("method", {"name": name, **values}))
+    except Exception:  # noqa: BLE001  (not a label of a registered method: the caller reports it)
+        return []
+    return [method] if variant_label(method) == label else []
 
 
 def sweep(cfg: DictConfig) -> None:

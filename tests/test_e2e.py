@@ -80,8 +80,8 @@ def test_interleaved_abba_run_pairs_every_point_with_the_baseline(tmp_path: Path
     assert "interleaved ABBA" in rows[rows.variant == "ddim/steps=2"].timing.iloc[0]
     assert "speedup = ABBA-paired" in proc.stdout
     bad = run_cli("model=local_unet", f"model.source={tiny_unet_dir}", *TINY, "points=[{name: ddim, steps: 2}]",
-                  "baseline='ddim/steps=6'", "interleave=true", f"results_dir={out}", check=False)
-    assert bad.returncode != 0 and "interleave=true needs the baseline 'ddim/steps=6'" in bad.stderr
+                  "baseline='nope/steps=6'", "interleave=true", f"results_dir={out}", check=False)
+    assert bad.returncode != 0 and "interleave=true needs the baseline 'nope/steps=6'" in bad.stderr
 
 
 def test_rerun_of_a_sweep_compares_as_no_change(tmp_path: Path, tiny_unet_dir: Path) -> None:
