@@ -33,6 +33,7 @@ import torch
 from harness.registry import PluginConfig, register_task
 from tasks.base import Observation, Prepared, Task
 from tasks.zoo import resolve
+from tasks.zoo.train_bytes import nll_stream
 
 TOKENIZERS = ("bytes", "auto")
 
@@ -140,23 +141,6 @@ def count_calls(*modules: torch.nn.Module | None) -> Iterator[list[int]]:
             h.remove()
 
 
-@torch.no_grad()
-def bits_per_token_stream(model: torch.nn.Module, ids: torch.Tensor, seq: int, batch: int = 16) -> tuple[float, int]:
-    """Summed next-token NLL (nats) over non-overlapping windows of ``seq`` predictions, and their count."""
-    n_win = (len(ids) - 1) // seq
-    total, count = 0.0, 0
-    device = next(model.parameters()).device
-    for start in range(0, n_win, batch):
-        idx = torch.arange(start, min(start + batch, n_win)).unsqueeze(1) * seq + torch.arange(seq + 1)
-        window = ids[idx].to(device)
-        logits = model(input_ids=window[:, :-1]).logits.float()
-        nll = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), window[:, 1:].reshape(-1),
-                                                reduction="sum")
-        total += nll.item()
-        count += window[:, 1:].numel()
-    return total, count
-
-
 @register_task("text_generation", TextGenerationConfig)
 class TextGeneration(Task):
     def __init__(self, cfg: TextGenerationConfig, model: dict[str, Any], device: torch.device, dtype: torch.dtype):
@@ -254,7 +238,7 @@ class TextGeneration(Task):
         if key not in self._bpb:
             ids = torch.tensor(self.tokens.encode(self.text[: self.cfg.eval_bytes]), dtype=torch.long)
             seq = self.cfg.prompt_len + self.cfg.max_new_tokens
-            nats, n_pred = bits_per_token_stream(model, ids, seq)
+            nats, n_pred = nll_stream(model, ids, seq)
             # bytes covered by the predicted tokens: all but the first token of each window
             n_win = (len(ids) - 1) // seq
             predicted = [i for w in range(n_win) for i in ids[w * seq + 1: (w + 1) * seq + 1].tolist()]

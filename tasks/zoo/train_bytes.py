@@ -134,27 +134,33 @@ def gpt2_config(spec: Spec):  # -> GPT2Config
 
 
 @torch.no_grad()
-def bits_per_byte(model: torch.nn.Module, stream: torch.Tensor, seq: int = CONTEXT, batch: int = 16,
-                  max_bytes: int | None = None) -> tuple[float, int]:
-    """Validation bits per byte: mean next-byte cross-entropy / ln 2 over non-overlapping windows.
-
-    Each window of ``seq`` predictions starts fresh (no carried context); end-of-text targets are
-    not bytes and are ignored. Returns (bits per byte, number of bytes scored).
-    """
-    if max_bytes is not None:
-        stream = stream[: max_bytes + 1]
-    n_win = (len(stream) - 1) // seq
+def nll_stream(model: torch.nn.Module, ids: torch.Tensor, seq: int, batch: int = 16,
+               ignore_id: int | None = None) -> tuple[float, int]:
+    """Summed next-token NLL (nats) over non-overlapping windows of ``seq`` predictions, and the
+    number of predictions scored. Each window starts fresh (no carried context); targets equal to
+    ``ignore_id`` are not scored. Shared by training and the text-generation task."""
+    n_win = (len(ids) - 1) // seq
     total, count = 0.0, 0
     device = next(model.parameters()).device
     for start in range(0, n_win, batch):
         idx = torch.arange(start, min(start + batch, n_win)).unsqueeze(1) * seq + torch.arange(seq + 1)
-        window = stream[idx].to(device)
+        window = ids[idx].to(device)
         x, y = window[:, :-1], window[:, 1:]
         logits = model(input_ids=x).logits.float()
-        mask = y != EOT
         nll = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), reduction="none")
-        total += nll[mask.reshape(-1)].sum().item()
-        count += int(mask.sum())
+        keep = (y != ignore_id).reshape(-1) if ignore_id is not None else torch.ones_like(nll, dtype=torch.bool)
+        total += nll[keep].sum().item()
+        count += int(keep.sum())
+    return total, count
+
+
+def bits_per_byte(model: torch.nn.Module, stream: torch.Tensor, seq: int = CONTEXT, batch: int = 16,
+                  max_bytes: int | None = None) -> tuple[float, int]:
+    """Validation bits per byte: mean next-byte cross-entropy / ln 2 over non-overlapping windows;
+    end-of-text targets are not bytes and are ignored. Returns (bits per byte, bytes scored)."""
+    if max_bytes is not None:
+        stream = stream[: max_bytes + 1]
+    total, count = nll_stream(model, stream, seq, batch, ignore_id=EOT)
     return total / count / math.log(2), count
 
 
