@@ -68,10 +68,10 @@ def main() -> None:
     folders = [rerun(out, i) for i in range(args.reruns)]
     sets = [load(f) for f in folders]
     lat = [r[(r.metric == "latency") & (r.stage == "end_to_end")] for r in sets]
-    medians = pd.DataFrame({i: l.groupby("variant").value.median() for i, l in enumerate(lat)})
+    medians = pd.DataFrame({i: x.groupby("variant").value.median() for i, x in enumerate(lat)})
     spread = (medians.max(axis=1) / medians.min(axis=1) - 1).max()
-    reps = int(np.median([len(l) / l.variant.nunique() for l in lat]))
-    within_sd = float(np.median([np.log(g.value).std() for l in lat for _, g in l.groupby("variant")]))
+    reps = int(np.median([len(x) / x.variant.nunique() for x in lat]))
+    within_sd = float(np.median([np.log(g.value).std() for x in lat for _, g in x.groupby("variant")]))
     print(f"{args.reruns} reruns x {medians.shape[0]} points; largest spread of a point's median across reruns "
           f"{spread:.1%}; median repeats per point {reps}; median within-run sd of log latency {within_sd:.3f}")
     print("| margin | pairs x points | real reruns: no change / inconclusive / false alarm | "

@@ -29,6 +29,7 @@ IDENTITY = ["point_id", "run_id", "file", "experiment", "variant", "method", "pa
 ALIASES = {"time": "latency", "e2e": "latency", "memory": "peak_memory", "mem": "peak_memory",
            "flop": "flops", "steps": "nfe", "per_item": "latency_per_item"}
 _NO_CI = "single value, no CI"
+DERIVED_IDENTITY = ["key", "setting", "match", "method_config", "paired_with"]
 
 
 def _config(first: pd.Series) -> dict[str, Any]:
@@ -63,10 +64,18 @@ def _per_point(rows: pd.DataFrame):  # noqa: ANN202  (an iterator of (first row,
         yield df.iloc[0], df
 
 
+def _canonical(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, sort_keys=True, default=str)
+
+
 def _ident(first: pd.Series) -> dict[str, Any]:
-    """Identity of one measured point; ``key`` is unique per measurement (file, or run and point)."""
+    """Identity of one measured point; ``key`` is unique per measurement (file, or run and point).
+    ``method_config`` and ``paired_with`` (canonical JSON) tell which baseline an ABBA point timed."""
     key = first.get("file") if isinstance(first.get("file"), str) else f"{first.get('run_id')}/{first.get('point_id')}"
-    return {k: first.get(k) for k in IDENTITY} | {"key": key, "setting": setting_of(first), "match": match_key(first)}
+    cfg = _config(first)
+    return {k: first.get(k) for k in IDENTITY} | {
+        "key": key, "setting": setting_of(first), "match": match_key(first),
+        "method_config": _canonical(cfg.get("method")), "paired_with": _canonical(cfg.get("paired_with"))}
 
 
 def points(rows: pd.DataFrame) -> pd.DataFrame:
@@ -79,7 +88,7 @@ def points(rows: pd.DataFrame) -> pd.DataFrame:
         cfg.pop("method", None)
         cfg.pop("paired_with", None)
         flat.append(_flatten(cfg) | {"device_name": first.get("device_name")})
-    table = pd.DataFrame(out, columns=[*IDENTITY, "key", "setting", "match"])
+    table = pd.DataFrame(out, columns=[*IDENTITY, *DERIVED_IDENTITY])
     varying = [k for k in dict.fromkeys(k for f in flat for k in f)
                if len({json.dumps(f.get(k), default=str) for f in flat}) > 1]
     table["setting_label"] = [",".join(f"{k}={f.get(k)}" for k in varying) for f in flat]
@@ -141,9 +150,31 @@ def estimates(rows: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
                 # Derived, for budgets across batch sizes: the call's time shared by its items.
                 out.append(rec | {"metric": "latency_per_item", "value": est.value / batch, "low": est.low / batch,
                                   "high": est.high / batch, "unit": "s/item", "samples": vals / batch})
-    cols = [*IDENTITY, "key", "setting", "match", "metric", "value", "low", "high", "estimator", "n_samples", "n", "unit",
+        out += _throughput(first, [r for r in out if r["key"] == ident["key"]])
+    cols = [*IDENTITY, *DERIVED_IDENTITY, "metric", "value", "low", "high", "estimator", "n_samples", "n", "unit",
             "higher_is_better", "samples", "replicates"]
     return pd.DataFrame(out, columns=cols)
+
+
+def _throughput(first: pd.Series, recs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Derived ``tflops`` (counted FLOPs of a call / its latency) and, where the hardware config
+    states its spec-sheet peak, ``fraction_of_peak``; both carry the latency's CI (FLOPs are exact)."""
+    by = {r["metric"]: r for r in recs}
+    lat, flops, batch = by.get("latency"), by.get("flops"), first.get("batch_size")
+    if lat is None or flops is None or not isinstance(batch, (int, float, np.integer, np.floating)) or batch <= 0:
+        return []
+    work = flops["value"] * batch / 1e12  # TFLOP per call; FLOPs are counted on one item
+    if work <= 0:
+        return []
+    base = lat | {"samples": work / lat["samples"], "replicates": None, "higher_is_better": True}
+    out = [base | {"metric": "tflops", "unit": "TFLOP/s", "value": work / lat["value"], "low": work / lat["high"],
+                   "high": work / lat["low"]}]
+    peak = (_config(first).get("hardware") or {}).get("peak_tflops")
+    if peak:
+        t = out[0]
+        out.append(t | {"metric": "fraction_of_peak", "unit": "", "value": t["value"] / peak, "low": t["low"] / peak,
+                        "high": t["high"] / peak, "samples": t["samples"] / peak})
+    return out
 
 
 def resolve_metric(name: str, available: list[str] | pd.Series) -> str:
@@ -160,7 +191,10 @@ def is_quality(metric: str, higher_is_better: Any = None) -> bool:
     """A quality metric has a direction and is not a cost (``MetricInfo.cost``). Metrics outside
     the registry count as quality when their rows carry a direction."""
     from harness.metrics import METRICS
+    from harness.registry import load_plugins
 
+    if metric.split("@")[0] not in METRICS:
+        load_plugins()  # workloads declare their own metrics
     meta = METRICS.get(metric.split("@")[0])
     if meta is not None:
         return meta.higher_is_better is not None and not meta.cost
@@ -186,7 +220,7 @@ def bounds(value: float, low: float, high: float) -> tuple[float, float]:
 
 def wide(est: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
     """One row per point with ``{m}``, ``{m}_low``, ``{m}_high`` for each of ``metrics``."""
-    out = est.drop_duplicates("key")[[*IDENTITY, "key", "setting", "match"]].reset_index(drop=True)
+    out = est.drop_duplicates("key")[[*IDENTITY, *DERIVED_IDENTITY]].reset_index(drop=True)
     for m in metrics:
         sub = est[est.metric == m].set_index("key")
         for col, src in ((m, "value"), (f"{m}_low", "low"), (f"{m}_high", "high")):

@@ -13,8 +13,9 @@ import math
 import numpy as np
 import pandas as pd
 
+from harness import fmt
 from harness.analysis import bounds, direction, resolve_metric, wide
-from harness.stats import paired_difference_ci
+from harness.contrast import contrast
 
 
 def best_within(est: pd.DataFrame, cost: str, quality: str, max_cost: float) -> pd.DataFrame:
@@ -29,7 +30,7 @@ def best_within(est: pd.DataFrame, cost: str, quality: str, max_cost: float) -> 
     quality = resolve_metric(quality, est.metric)
     hib = direction(est, quality)
     table = wide(est, [cost, quality]).dropna(subset=[cost, quality])
-    reps = est[est.metric == quality].set_index("key").replicates
+    qrows = est[est.metric == quality].set_index("key", drop=False)
     out = []
     for (setting, method), grp in table.groupby(["setting", "method"], sort=False):
         fit = grp[grp[cost] <= max_cost]
@@ -55,18 +56,16 @@ def best_within(est: pd.DataFrame, cost: str, quality: str, max_cost: float) -> 
         res.loc[grp.index, "rank"] = ranks
         top = grp.loc[ranks.idxmin()]
         for i, r in grp.iterrows():
-            res.loc[i, "tie"] = bool(i != top.name and _tie(top, r, reps))
+            res.loc[i, "tie"] = bool(i != top.name and _tie(top, r, qrows))
     res.attrs |= {"cost": cost, "quality": quality, "higher_is_better": hib}
     return res.sort_values(["setting", "rank"], na_position="last").reset_index(drop=True)
 
 
-def _tie(top: pd.Series, other: pd.Series, reps: pd.Series) -> bool:
-    """Not separated by the data: the paired difference's CI contains 0 when both points stored
-    bootstrap replicates over the same samples (same seed and n: paired, much tighter), else
-    their quality CIs overlap."""
-    ra, rb = reps.get(top.key), reps.get(other.key)
-    if ra is not None and rb is not None and len(ra) == len(rb):
-        d = paired_difference_ci(top.quality, other.quality, ra, rb)
+def _tie(top: pd.Series, other: pd.Series, qrows: pd.DataFrame) -> bool:
+    """Not separated by the data: the CI of the quality difference (``harness.contrast``) contains 0,
+    or, where the difference has no CI, the two points' quality CIs overlap."""
+    d = contrast(qrows.loc[top.key], qrows.loc[other.key], "difference")
+    if not (math.isnan(d.low) or math.isnan(d.high)):
         return d.low <= 0 <= d.high
     t_lo, t_hi = bounds(top.quality, top.quality_low, top.quality_high)
     lo, hi = bounds(other.quality, other.quality_low, other.quality_high)
@@ -93,12 +92,6 @@ def parse_range(text: str) -> np.ndarray:
     return np.geomspace(lo, hi, n)
 
 
-def _fmt(v: float, lo: float = math.nan, hi: float = math.nan) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "-"
-    return f"{v:.4g}" + ("" if math.isnan(lo) or math.isnan(hi) else f" [{lo:.3g}, {hi:.3g}]")
-
-
 def render(res: pd.DataFrame) -> str:
     cost, quality = res.attrs["cost"], res.attrs["quality"]
     better = "higher" if res.attrs["higher_is_better"] else "lower"
@@ -106,16 +99,16 @@ def render(res: pd.DataFrame) -> str:
     for setting, grp in res.groupby("setting", sort=False):
         first = grp.iloc[0]
         lines.append(f"{first.task} / {first.model} on {first.hardware}: best {quality} ({better} is better) with "
-                     f"{cost} <= {first.budget:.4g}")
+                     f"{cost} <= {fmt.num(first.budget)}")
         for _, r in grp.iterrows():
             if pd.isna(r.variant):
-                lines.append(f"  -   {r.method:<14} nothing within budget (cheapest point: {r.cheapest:.4g})")
+                lines.append(f"  -   {r.method:<14} nothing within budget (cheapest point: {fmt.num(r.cheapest)})")
                 continue
             flags = (["tie with #1 (CIs overlap)"] if r.tie else []) + (["cost CI reaches past the budget"]
                                                                        if r.cost_ci_over else [])
             lines.append(f"  {int(r['rank']):<3} {r.method:<14} {r.variant:<26} {quality} "
-                         f"{_fmt(r.quality, r.quality_low, r.quality_high):<24} {cost} "
-                         f"{_fmt(r.cost, r.cost_low, r.cost_high):<26} {'; '.join(flags)}".rstrip())
+                         f"{fmt.ci(r.quality, r.quality_low, r.quality_high):<24} {cost} "
+                         f"{fmt.ci(r.cost, r.cost_low, r.cost_high):<26} {'; '.join(flags)}".rstrip())
     return "\n".join(lines)
 
 
@@ -126,13 +119,14 @@ def render_curves(res: pd.DataFrame) -> str:
     for setting, grp in res.groupby("setting", sort=False):
         methods = list(dict.fromkeys(grp.method))
         lines.append(f"best {quality} per method at each {res.attrs['cost']} budget "
-                     f"({grp.task.iloc[0]} / {grp.model.iloc[0]} on {grp.hardware.iloc[0]}; * = best, = tie: paired difference CI contains 0, else CIs overlap)")
+                     f"({grp.task.iloc[0]} / {grp.model.iloc[0]} on {grp.hardware.iloc[0]}; * = best, = tie: paired "
+                     "difference CI contains 0, else CIs overlap)")
         lines.append("  " + f"{'budget':>10}  " + "  ".join(f"{m:>12}" for m in methods))
         for b, row in grp.groupby("budget", sort=True):
             cells = []
             for m in methods:
                 r = row[row.method == m].iloc[0]
                 mark = "*" if r["rank"] == 1 else ("=" if r.tie else " ")
-                cells.append(f"{'-' if pd.isna(r.variant) else f'{r.quality:.4g}{mark}':>12}")
-            lines.append("  " + f"{b:>10.4g}  " + "  ".join(cells))
+                cells.append(f"{'-' if pd.isna(r.variant) else fmt.num(r.quality) + mark:>12}")
+            lines.append("  " + f"{fmt.num(b):>10}  " + "  ".join(cells))
     return "\n".join(lines)

@@ -25,13 +25,14 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from harness import fmt
 from harness.analysis import ALIASES, estimates
-from harness.compare import ratio
-from harness.stats import Estimate, paired_difference_ci, paired_speedup_ci
+from harness.contrast import KINDS as CONTRASTS
+from harness.contrast import contrast
+from harness.stats import Estimate
 
 CLAIMS_DIR = Path(__file__).resolve().parent.parent / "conf" / "claims"
-KINDS = {"speedup": "baseline / method", "ratio": "method / baseline", "difference": "method - baseline",
-         "value": "method"}
+KINDS = CONTRASTS | {"value": "method"}
 RULES = ("at_least", "at_most", "within")
 DEVICE_TYPES = ("cpu", "cuda")
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE, NOT_COMPARABLE = (
@@ -135,7 +136,7 @@ def load_claims(claims_dir: str | Path = CLAIMS_DIR, ids: list[str] | None = Non
 
 def _points(claim: Claim, run: bool) -> tuple[pd.DataFrame, list[str]]:
     """Rows of the claim's baseline and method points, running those not finished yet."""
-    from harness.cli import compose_config, plan
+    from harness.plan import compose_config, plan
     from harness.results import is_finished, load, point_file
     from harness.runner import new_run_id, run_point
 
@@ -156,7 +157,7 @@ def _points(claim: Claim, run: bool) -> tuple[pd.DataFrame, list[str]]:
                              "--no-run was given")
         else:
             print(f"[{claim.id}] running {v}", flush=True)
-            status, _ = run_point(p, run_id=run_id, experiment=claim.experiment, results_dir=cfg.results_dir,
+            status, _ = run_point(p, run_id=run_id, experiment=cfg.experiment_name, results_dir=cfg.results_dir,
                                   baseline=claim.baseline)
             log.append(f"{v}: measured now ({status})")
     return load(*[point_file(cfg.results_dir, planned[v].point_id) for v in wanted]), log
@@ -175,15 +176,7 @@ def _measure(check: Check, est: pd.DataFrame, claim: Claim, confidence: float) -
     b = sel[sel.variant == claim.baseline]
     if b.empty:
         raise ClaimError(f"claim {claim.id}: metric {check.metric!r} not measured for {claim.baseline}")
-    b = b.iloc[0]
-    if check.kind == "difference":
-        if m.replicates is not None and b.replicates is not None and len(m.replicates) == len(b.replicates):
-            return paired_difference_ci(b.value, m.value, b.replicates, m.replicates, confidence)
-        return Estimate(m.value - b.value, math.nan, math.nan, "difference of single values, no CI")
-    abba = est[(est.variant == claim.method) & (est.metric == f"{metric}@abba_baseline")]
-    if check.kind == "speedup" and len(abba):
-        return paired_speedup_ci(abba.iloc[0].samples, m.samples, confidence)
-    return ratio(m, b, confidence) if check.kind == "speedup" else ratio(b, m, confidence)
+    return contrast(b.iloc[0], m, check.kind, confidence, est)
 
 
 @dataclass
@@ -220,11 +213,6 @@ def evaluate(claim: Claim, run: bool = True, confidence: float = 0.95) -> Verdic
     return Verdict(claim, overall, "", checks, measured_on, log)
 
 
-def _fmt(e: Estimate) -> str:
-    ci = "" if math.isnan(e.low) or math.isnan(e.high) or e.low == e.high else f" [{e.low:.4g}, {e.high:.4g}]"
-    return f"{e.value:.4g}{ci}"
-
-
 def render(v: Verdict) -> str:
     c = v.claim
     lines = [f"[{c.id}] {c.paper}; {c.source}", f"  claim: {c.claim}",
@@ -234,7 +222,7 @@ def render(v: Verdict) -> str:
              + (f", {' '.join(c.overrides)}" if c.overrides else "") + ")"]
     lines += [f"  point {line}" for line in v.log]
     for check, est, verdict in v.checks:
-        lines.append(f"  check: {check.describe()}; measured {_fmt(est)} ({est.estimator}) -> {verdict}")
+        lines.append(f"  check: {check.describe()}; measured {fmt.estimate(est)} ({est.estimator}) -> {verdict}")
     lines.append(f"  VERDICT: {v.verdict.upper()}" + (f" ({v.reason})" if v.reason else ""))
     if c.notes:
         lines.append(f"  note: {c.notes}")

@@ -4,72 +4,16 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from harness.registry import build_config, load_plugins
-
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
-
-
-def _method_overridden() -> bool:
-    from hydra.core.hydra_config import HydraConfig
-
-    keys = [o.split("=", 1)[0].lstrip("+~") for o in HydraConfig.get().overrides.task]
-    return any(k == "method" or k.startswith("method.") for k in keys)
-
-
-def plan(cfg: DictConfig, method_overridden: bool = False) -> list[Any]:
-    """Validate the whole sweep before running any of it: a bad value fails at once.
-
-    The experiment's ``points`` are the sweep unless ``method_overridden`` (an explicit
-    ``method=``/``method.X=`` on the command line), which runs ``cfg.method`` alone.
-    """
-    from harness.runner import Hardware, Point, variant_label
-    from harness.timing import TimingPolicy
-
-    hardware = Hardware(**OmegaConf.to_container(cfg.hardware, resolve=True))
-    task = OmegaConf.to_object(cfg.task)
-    model = OmegaConf.to_container(cfg.model, resolve=True)
-    if method_overridden or not cfg.points:
-        if cfg.points:
-            print(f"note: method given on the command line; the experiment's {len(cfg.points)} points are not run")
-        methods = [OmegaConf.to_object(cfg.method)]
-    else:
-        methods = [build_config("method", OmegaConf.to_container(p, resolve=True)) for p in cfg.points]
-    policy = asdict(TimingPolicy(**OmegaConf.to_container(cfg.timing)))
-    points = [Point(asdict(task), model, asdict(m), asdict(hardware), int(cfg.seed), policy) for m in methods]
-    if not cfg.get("interleave"):
-        return points
-    # ABBA: every non-baseline point times the baseline in alternation with itself (DESIGN section 4).
-    # The baseline's config comes from the points run, or from the experiment's list when a
-    # method= override replaced it.
-    pool = [p.method for p in points] + [asdict(build_config("method", OmegaConf.to_container(p, resolve=True)))
-                                         for p in cfg.points]
-    base = [m for m in pool if variant_label(m) == cfg.baseline] or _from_label(cfg.baseline)
-    if not base:
-        raise ValueError(f"interleave=true needs the baseline {cfg.baseline!r} among the points or the experiment's "
-                         f"points; found: {', '.join(sorted({variant_label(m) for m in pool}))}")
-    return [p if p.method == base[0] else replace(p, paired_with=base[0]) for p in points]
-
-
-def _from_label(label: str | None) -> list[dict[str, Any]]:
-    """A method config from its variant label (``ddim/steps=3``), or [] if the label is not one."""
-    from harness.runner import variant_label
-
-    if not label:
-        return []
-    name, _, params = label.partition("/")
-    try:
-        values = dict(kv.split("=", 1) for kv in params.split(",")) if params else {}
-        method = asdict(build_config("method", {"name": name, **values}))
-    except Exception:  # noqa: BLE001  (not a label of a registered method: the caller reports it)
-        return []
-    return [method] if variant_label(method) == label else []
+from harness import fmt
+from harness.plan import CONF_DIR, plan
+from harness.registry import load_plugins
 
 
 def sweep(cfg: DictConfig) -> None:
@@ -77,29 +21,16 @@ def sweep(cfg: DictConfig) -> None:
     from hydra.types import RunMode
 
     from harness.report import report
-    from harness.results import is_finished
-    from harness.runner import new_run_id, run_point
+    from harness.runner import run_points
 
-    points = plan(cfg, _method_overridden())
-    experiment = HydraConfig.get().runtime.choices.get("experiment") or "adhoc"
-    run_id = new_run_id()
-    failed = 0
-    for i, point in enumerate(points, 1):
-        tag = f"[{i}/{len(points)}] {point.variant} seed={point.seed}"
-        if is_finished(cfg.results_dir, point.point_id):
-            print(f"{tag}: finished earlier, skipped ({point.point_id})", flush=True)
-            continue
-        print(f"{tag}: running", flush=True)
-        status, error = run_point(point, run_id=run_id, experiment=experiment, results_dir=cfg.results_dir,
-                                  baseline=cfg.baseline)
-        if status != "ok":
-            failed += 1
-            print(f"{tag}: FAILED, recorded, going on: {error.splitlines()[0]}", flush=True)
-    if cfg.report and HydraConfig.get().mode != RunMode.MULTIRUN:
-        print("\n" + report([cfg.results_dir]))
+    points = plan(cfg)
+    failed = run_points(points, results_dir=cfg.results_dir, experiment=cfg.experiment_name, baseline=cfg.baseline)
+    single = HydraConfig.get().mode != RunMode.MULTIRUN
+    if cfg.report and single:
+        print("\n" + report([cfg.results_dir], out_dir=cfg.results_dir))
     if failed:
         print(f"{failed} point(s) failed; their rows hold the error", flush=True)
-        if HydraConfig.get().mode != RunMode.MULTIRUN:  # a multirun goes on to its other jobs
+        if single:  # a multirun goes on to its other jobs
             raise SystemExit(1)
 
 
@@ -110,25 +41,7 @@ class MultirunReport(Callback):
         from harness.report import report
 
         if config.report and Path(config.results_dir).exists():
-            print("\n" + report([config.results_dir]))
-
-
-def compose_config(overrides: list[str]) -> DictConfig:
-    """The config ``python -m harness OVERRIDES`` would run, composed outside ``hydra.main``
-    (for ``claims`` and tests), with Hydra's runtime info set so interpolations resolve."""
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.core.hydra_config import HydraConfig
-    from omegaconf import open_dict
-
-    load_plugins()
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        cfg = compose("config", overrides=overrides, return_hydra_config=True)
-    HydraConfig.instance().set_config(cfg)
-    with open_dict(cfg):
-        cfg.results_dir = str(cfg.results_dir)  # resolve while Hydra's runtime info is set
-    return cfg
+            print("\n" + report([config.results_dir], out_dir=config.results_dir))
 
 
 def _parser(name: str, description: str) -> argparse.ArgumentParser:
@@ -143,15 +56,10 @@ def report_main(argv: list[str]) -> int:
     p.add_argument("--baseline", help="variant label to compute speedups against (default: as recorded)")
     p.add_argument("--quality", help="quality metric (default: fid if measured, else the first quality metric)")
     p.add_argument("--markdown", action="store_true", help="print a markdown table")
-    p.add_argument("--out", help="folder for the plot (default: the first results folder)")
+    p.add_argument("--out", help="folder to write the Pareto plot to (default: no plot)")
     args = p.parse_args(argv)
     print(report(args.results, args.baseline, args.out, args.markdown, args.quality))
     return 0
-
-
-def _ci(row: Any, col: str) -> str:
-    lo, hi = row[f"{col}_low"], row[f"{col}_high"]
-    return f"{row[col]:.4g}" + ("" if lo != lo or hi != hi else f" [{lo:.3g}, {hi:.3g}]")  # NaN: no CI
 
 
 def pareto_main(argv: list[str]) -> int:
@@ -164,7 +72,7 @@ def pareto_main(argv: list[str]) -> int:
     p.add_argument("--cost", default="latency", help="cost metric as in the rows, or an alias (default: latency)")
     p.add_argument("--quality", default="fid", help="quality metric (default: fid)")
     p.add_argument("--ref", help="hypervolume reference point COST,QUALITY (default: each setting's nadir)")
-    p.add_argument("--out", help="folder for the plot (default: the first results folder)")
+    p.add_argument("--out", help="folder to write the plot to (default: no plot)")
     args = p.parse_args(argv)
     est = estimates(load(*args.results))
     cost, quality = resolve_metric(args.cost, est.metric), resolve_metric(args.quality, est.metric)
@@ -174,15 +82,19 @@ def pareto_main(argv: list[str]) -> int:
     table, volumes = pareto_table(est, cost, quality, ref)
     for _, v in volumes.iterrows():
         print(f"{v.task} / {v.model} on {v.hardware} ({v.device_name}): {v.front} of {v.points} points on the front; "
-              f"hypervolume {v.hypervolume:.4g} against ({cost} {v.ref_cost:.4g}, {quality} {v.ref_quality:.4g}), "
+              f"hypervolume {fmt.num(v.hypervolume)} against ({cost} {fmt.num(v.ref_cost)}, {quality} "
+              f"{fmt.num(v.ref_quality)}), "
               f"{v.reference}")
         grp = table[table.setting == v.setting].sort_values(cost)
-        for _, r in grp.iterrows():
-            mark = "front" if r.on_front else ("CI reaches the front" if r.near_front else "")
-            print(f"  {r.variant:<28} {cost} {_ci(r, cost):<26} {quality} {_ci(r, quality):<26} {mark}".rstrip())
-    files = pareto_plot(table.assign(status="ok"), Path(args.out or args.results[0]) / f"pareto_{quality}_{cost}",
-                        cost, quality, direction(est, quality))
-    print("plot: " + ", ".join(map(str, files)))
+        cells = [[r.variant, fmt.ci(r[cost], r[f"{cost}_low"], r[f"{cost}_high"]),
+                  fmt.ci(r[quality], r[f"{quality}_low"], r[f"{quality}_high"]),
+                  "front" if r.on_front else ("CI reaches the front" if r.near_front else "")]
+                 for _, r in grp.iterrows()]
+        print(fmt.table(["variant", cost, quality, ""], cells, indent="  "))
+    if args.out:
+        files = pareto_plot(table.assign(status="ok"), Path(args.out) / f"pareto_{quality}_{cost}", cost, quality,
+                            direction(est, quality))
+        print("plot: " + ", ".join(map(str, files)))
     return 0
 
 
@@ -220,12 +132,13 @@ def history_main(argv: list[str]) -> int:
     p.add_argument("results", nargs="+", help="result folders or files, all runs together")
     p.add_argument("--metric", default="latency")
     p.add_argument("--margin", type=float, default=0.05)
-    p.add_argument("--out", help="folder for the plot (default: the first results folder)")
+    p.add_argument("--out", help="folder to write the plot to (default: no plot)")
     args = p.parse_args(argv)
     h = history(load(*args.results), args.metric, args.margin)
     print(render_history(h, args.metric))
-    files = history_plot(h, Path(args.out or args.results[0]) / f"history_{args.metric}", args.metric)
-    print("plot: " + ", ".join(map(str, files)))
+    if args.out:
+        files = history_plot(h, Path(args.out) / f"history_{args.metric}", args.metric)
+        print("plot: " + ", ".join(map(str, files)))
     return 0
 
 
@@ -242,7 +155,7 @@ def budget_main(argv: list[str]) -> int:
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--max", type=float, help="the budget: largest cost allowed")
     g.add_argument("--range", help="LO:HI[:N] budgets, geometrically spaced: quality-vs-budget curves")
-    p.add_argument("--out", help="folder for the curves plot (default: the first results folder)")
+    p.add_argument("--out", help="folder to write the curves plot to (default: no plot)")
     args = p.parse_args(argv)
     est = estimates(load(*args.results))
     if args.max is not None:
@@ -250,13 +163,10 @@ def budget_main(argv: list[str]) -> int:
         return 0
     res = curves(est, args.cost, args.quality, parse_range(args.range))
     print(render_curves(res))
-    files = budget_plot(res, Path(args.out or args.results[0]) / f"budget_{res.attrs['quality']}_{res.attrs['cost']}")
-    print("plot: " + ", ".join(map(str, files)))
+    if args.out:
+        files = budget_plot(res, Path(args.out) / f"budget_{res.attrs['quality']}_{res.attrs['cost']}")
+        print("plot: " + ", ".join(map(str, files)))
     return 0
-
-
-def _est(e: Any) -> str:
-    return f"{e.value:.4g}" + ("" if e.low != e.low or e.low == e.high else f" [{e.low:.3g}, {e.high:.3g}]")
 
 
 def claims_main(argv: list[str]) -> int:
@@ -283,12 +193,9 @@ def claims_main(argv: list[str]) -> int:
             continue
         print(render(v) + "\n", flush=True)
         summary.append((claim.id, "; ".join(f"{c.metric} {c.kind} {c.claimed:g}" for c, _, _ in v.checks)
-                        + f" on {claim.claimed_on}", "; ".join(_est(e) for _, e, _ in v.checks),
+                        + f" on {claim.claimed_on}", "; ".join(fmt.estimate(e) for _, e, _ in v.checks),
                         v.measured_on.split(",")[0], v.verdict))
-    print("| claim | claimed | measured [95% CI] | measured on | verdict |")
-    print("| --- | --- | --- | --- | --- |")
-    for row in summary:
-        print("| " + " | ".join(row) + " |")
+    print(fmt.table(["claim", "claimed", "measured [95% CI]", "measured on", "verdict"], summary, markdown=True))
     return 1 if failed else 0
 
 

@@ -22,8 +22,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from harness import fmt
 from harness.analysis import ALIASES, estimates, points, quality_metrics
-from harness.stats import Estimate, log_ratio_t_ci, recentred_bootstrap_ci, speedup_ci
+from harness.contrast import contrast
+from harness.stats import log_ratio_t_ci
 
 REGRESSION, IMPROVEMENT, NO_CHANGE, INCONCLUSIVE = "regression", "improvement", "no change", "inconclusive"
 EXIT_OK, EXIT_REGRESSION, EXIT_INCONCLUSIVE, EXIT_ERROR = 0, 1, 2, 3
@@ -47,25 +49,6 @@ def verdict(low: float, high: float, margin: float, higher_is_better: bool) -> s
     if low >= down and high <= up:
         return NO_CHANGE
     return INCONCLUSIVE
-
-
-def ratio(a: pd.Series, b: pd.Series, confidence: float) -> Estimate:
-    """B/A for one metric of one matched point.
-
-    Repeated samples (latency): ratio of geometric means, two-sample bootstrap. Bootstrap
-    replicates stored with a single value (FID): ratio of replicate j of B to replicate j of A,
-    re-centred; valid whether or not the two sets drew the same samples (same seed: paired and
-    tighter; independent samples: resampling both with the same indices is still an independent
-    resample of each). A single value on each side: the exact ratio, no CI.
-    """
-    if a.n_samples >= 2 and b.n_samples >= 2:
-        return speedup_ci(b.samples, a.samples, confidence)  # gmean(B) / gmean(A)
-    value = b.value / a.value
-    ra, rb = a.replicates, b.replicates
-    if ra is not None and rb is not None and len(ra) == len(rb) and len(ra) >= 20:
-        est = recentred_bootstrap_ci(value, rb / ra, confidence)
-        return Estimate(value, est.low, est.high, "ratio of bootstrap replicates, re-centred")
-    return Estimate(value, value, value, "exact ratio of single values")
 
 
 @dataclass
@@ -145,13 +128,10 @@ def compare(rows_a: pd.DataFrame, rows_b: pd.DataFrame, metrics: list[str] | Non
             a, b = ea.loc[m], eb.loc[m]
             hib = bool(a.higher_is_better) if isinstance(a.higher_is_better, (bool, np.bool_)) else False
             rec = ident | {"metric": m, "a": a.value, "b": b.value, "higher_is_better": hib}
-            if a.value == b.value and a.n_samples == 1 and b.n_samples == 1:
-                est = Estimate(1.0, 1.0, 1.0, "identical single values")
-            elif a.value <= 0 or b.value <= 0:
-                rows.append(rec | {"ratio": math.nan, "verdict": INCONCLUSIVE, "note": "ratio undefined (value <= 0)"})
+            est = contrast(a, b, "ratio", confidence)  # B / A
+            if math.isnan(est.value):
+                rows.append(rec | {"ratio": math.nan, "verdict": INCONCLUSIVE, "note": est.estimator})
                 continue
-            else:
-                est = ratio(a, b, confidence)
             rows.append(rec | {"ratio": est.value, "low": est.low, "high": est.high, "estimator": est.estimator,
                                "verdict": verdict(est.low, est.high, margin, hib), "note": ""})
     per_point = pd.DataFrame(rows)
@@ -193,7 +173,7 @@ def history(rows: pd.DataFrame, metric: str = "latency", margin: float = 0.05,
                     "first_change": False}
             if prev is not None:
                 hib = bool(cur.higher_is_better) if isinstance(cur.higher_is_better, (bool, np.bool_)) else False
-                r = ratio(prev, cur, confidence)
+                r = contrast(prev, cur, "ratio", confidence)
                 v = verdict(r.low, r.high, margin, hib)
                 rec |= {"ratio_to_previous": r.value, "low_ratio": r.low, "high_ratio": r.high, "verdict": v,
                         "first_change": v in (REGRESSION, IMPROVEMENT) and not seen}
@@ -212,17 +192,10 @@ def render_history(h: pd.DataFrame, metric: str) -> str:
         for _, r in grp.iterrows():
             when = r.created_at.strftime("%Y-%m-%d %H:%M")
             ratio_s = "" if math.isnan(r.ratio_to_previous) else \
-                f"x{_fmt(r.ratio_to_previous, r.low_ratio, r.high_ratio)} {r.verdict}"
-            lines.append(f"  {when}  {str(r.git_sha)[:8]:<8}  {r.device_name:<22}  {_fmt(r.value, r.low, r.high):<28}"
+                f"x{fmt.ci(r.ratio_to_previous, r.low_ratio, r.high_ratio)} {r.verdict}"
+            lines.append(f"  {when}  {str(r.git_sha)[:8]:<8}  {r.device_name:<22}  {fmt.ci(r.value, r.low, r.high):<28}"
                          f"  {ratio_s}{'  <<' if r.first_change else ''}".rstrip())
     return "\n".join(lines)
-
-
-def _fmt(v: float, lo: float = math.nan, hi: float = math.nan) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "-"
-    ci = "" if math.isnan(lo) or math.isnan(hi) or (lo == hi == v) else f" [{lo:.3g}, {hi:.3g}]"
-    return f"{v:.4g}{ci}"
 
 
 def render(c: Comparison, margin: float) -> str:
@@ -233,12 +206,13 @@ def render(c: Comparison, margin: float) -> str:
         if r.metric == "status":
             lines.append(f"  {r.variant:<{w}}  {'status':<12}  {r.verdict:<12}  {r.note}")
             continue
-        lines.append(f"  {r.variant:<{w}}  {r.metric:<16}  {r.verdict:<12}  {_fmt(r.get('ratio'), r.get('low', math.nan), r.get('high', math.nan)):<24}"
-                     f"  A {r.a:.4g}  B {r.b:.4g}  {r.get('note') or ''}".rstrip())
+        ratio = fmt.ci(r.get("ratio"), r.get("low"), r.get("high"))
+        lines.append(f"  {r.variant:<{w}}  {r.metric:<16}  {r.verdict:<12}  {ratio:<24}"
+                     f"  A {fmt.num(r.a)}  B {fmt.num(r.b)}  {r.get('note') or ''}".rstrip())
     if len(c.per_task):
         lines.append("per task: geometric mean of the ratios over points (t-interval across points)")
         for _, r in c.per_task.iterrows():
-            lines.append(f"  {r.task}/{r.metric}: {_fmt(r.gmean_ratio, r.low, r.high)} over {r.points} point(s): "
+            lines.append(f"  {r.task}/{r.metric}: {fmt.ci(r.gmean_ratio, r.low, r.high)} over {r.points} point(s): "
                          f"{r.verdict}")
     for side, names in (("A", c.only_a), ("B", c.only_b)):
         if names:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 
-def pareto_mask(cost: np.ndarray | list[float], quality: np.ndarray | list[float], higher_is_better: bool) -> np.ndarray:
+def pareto_mask(cost: np.ndarray | list[float], quality: np.ndarray | list[float],
+                higher_is_better: bool) -> np.ndarray:
     """True for the non-dominated points: no other point is at most as costly and strictly better,
     or strictly cheaper and at least as good. NaNs are never on the front."""
     c = np.asarray(cost, dtype=float)

@@ -6,14 +6,14 @@ Data here, rendering in ``harness.plot`` and ``render_*`` below, so a notebook u
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from harness import fmt
 from harness.analysis import estimates, pareto_table, points, quality_metrics
-from harness.stats import Estimate, paired_difference_ci, paired_speedup_ci, speedup_ci
+from harness.contrast import contrast
 
 QUALITY_EXTRAS = ("nfe", "flops", "peak_memory", "inception_score", "label_entropy", "mean_confidence")
 
@@ -22,27 +22,6 @@ def default_quality(est: pd.DataFrame) -> str | None:
     """FID when measured, else the first quality metric (``harness.analysis.quality_metrics``)."""
     quality = quality_metrics(est)
     return "fid" if "fid" in quality else (quality[0] if quality else None)
-
-
-def _speedup(base: pd.Series, rec: pd.Series, confidence: float) -> Estimate | None:
-    """Paired (ABBA) when the point timed the baseline interleaved with itself, else two-sample."""
-    own = rec.get("_lat")
-    if rec.get("_abba") is not None:
-        return paired_speedup_ci(rec["_abba"], own, confidence)
-    if base.get("_lat") is None or own is None or len(own) < 2 or len(base["_lat"]) < 2:
-        return None
-    return speedup_ci(base["_lat"], own, confidence)
-
-
-def _delta(base: pd.Series, rec: pd.Series, quality: str, confidence: float) -> Estimate | None:
-    """Quality change vs the baseline: paired when both stored replicates over the same samples."""
-    a, b = base.get(quality), rec.get(quality)
-    if a is None or b is None or np.isnan(a) or np.isnan(b):
-        return None
-    ra, rb = base.get("_reps"), rec.get("_reps")
-    if ra is not None and rb is not None and len(ra) == len(rb) and base.get("n") == rec.get("n"):
-        return paired_difference_ci(a, b, ra, rb, confidence)
-    return Estimate(b - a, np.nan, np.nan, "difference, no CI (no paired replicates)")
 
 
 def summarize(rows: pd.DataFrame, baseline: str | None = None, confidence: float = 0.95,
@@ -65,18 +44,15 @@ def summarize(rows: pd.DataFrame, baseline: str | None = None, confidence: float
     recs = []
     for _, rec in table.iterrows():
         g = by_key.get(rec.key)
-        extra: dict = {"_lat": None, "_abba": None, "_reps": None}
+        extra: dict = {}
         if g is not None:
             if "latency" in g.index:
                 lat = g.loc["latency"]
                 extra |= {"latency": lat.value, "latency_low": lat.low, "latency_high": lat.high,
-                          "repeats": lat.n_samples, "_lat": lat.samples}
-            if "latency@abba_baseline" in g.index:
-                extra["_abba"] = g.loc["latency@abba_baseline"].samples
+                          "repeats": lat.n_samples}
             if quality in g.index:
                 q = g.loc[quality]
-                extra |= {quality: q.value, f"{quality}_low": q.low, f"{quality}_high": q.high, "n": q.n,
-                          "_reps": q.replicates}
+                extra |= {quality: q.value, f"{quality}_low": q.low, f"{quality}_high": q.high, "n": q.n}
             extra |= {m: g.loc[m].value for m in QUALITY_EXTRAS if m in g.index and m != quality}
         recs.append(extra)
     table = pd.concat([table, pd.DataFrame(recs, index=table.index)], axis=1)
@@ -84,6 +60,7 @@ def summarize(rows: pd.DataFrame, baseline: str | None = None, confidence: float
         table[col] = np.nan
     table["speedup_estimator"] = None
     table["delta_estimator"] = None
+    rows_of = {(k, m): r for (k, m), r in est.set_index(["key", "metric"], drop=False).iterrows()} if len(est) else {}
     for _, grp in table.groupby("setting", sort=False):
         for i, rec in grp.iterrows():
             base = grp[(grp.variant == rec.baseline) & (grp.status == "ok")]
@@ -94,14 +71,13 @@ def summarize(rows: pd.DataFrame, baseline: str | None = None, confidence: float
                 continue
             b = base.iloc[0]
             table.loc[i, "baseline_latency_s"] = b.get("latency", np.nan)
-            sp = _speedup(b, rec, confidence)
-            if sp is not None:
-                table.loc[i, ["speedup", "speedup_low", "speedup_high"]] = [sp.value, sp.low, sp.high]
-                table.loc[i, "speedup_estimator"] = sp.estimator
-            d = _delta(b, rec, quality, confidence) if quality else None
-            if d is not None:
-                table.loc[i, ["delta", "delta_low", "delta_high"]] = [d.value, d.low, d.high]
-                table.loc[i, "delta_estimator"] = d.estimator
+            for metric, kind, col in (("latency", "speedup", "speedup"), (quality, "difference", "delta")):
+                rb, ro = rows_of.get((b.key, metric)), rows_of.get((rec.key, metric))
+                if metric is None or rb is None or ro is None:
+                    continue
+                e = contrast(rb, ro, kind, confidence, est)
+                table.loc[i, [col, f"{col}_low", f"{col}_high"]] = [e.value, e.low, e.high]
+                table.loc[i, f"{col}_estimator"] = e.estimator
     table["on_front"] = False
     table["near_front"] = False
     if quality and "latency" in set(est.metric):
@@ -109,16 +85,7 @@ def summarize(rows: pd.DataFrame, baseline: str | None = None, confidence: float
         marks = front.set_index("key")
         table["on_front"] = table.key.map(marks.on_front).fillna(False).astype(bool)
         table["near_front"] = table.key.map(marks.near_front).fillna(False).astype(bool)
-    return table.drop(columns=["_lat", "_abba", "_reps"])
-
-
-def _fmt(v: float, lo: float | None = None, hi: float | None = None, digits: int = 3) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "-"
-    s = f"{v:.{digits}g}"
-    if lo is not None and hi is not None and not (math.isnan(lo) or math.isnan(hi)):
-        s += f" [{lo:.{digits}g}, {hi:.{digits}g}]"
-    return s
+    return table
 
 
 def _label(quality: str | None) -> str:
@@ -147,27 +114,22 @@ def _cells(r: pd.Series, quality: str | None) -> list[str]:
     g = lambda k: r.get(k, np.nan)  # noqa: E731
     return [
         r.variant + (" (baseline)" if r.variant == r.baseline else ""),
-        _fmt(g("nfe"), digits=4),
-        _fmt(g("latency"), g("latency_low"), g("latency_high")),
-        _fmt(g("speedup"), g("speedup_low"), g("speedup_high")),
-        "" if r.variant == r.baseline else _fmt(g("delta"), g("delta_low"), g("delta_high")),
-        _fmt(g(quality), g(f"{quality}_low"), g(f"{quality}_high")) if quality else "-",
-        _fmt(g("n"), digits=6),
+        fmt.num(g("nfe")),
+        fmt.ci(g("latency"), g("latency_low"), g("latency_high")),
+        fmt.ci(g("speedup"), g("speedup_low"), g("speedup_high")),
+        "" if r.variant == r.baseline else fmt.ci(g("delta"), g("delta_low"), g("delta_high")),
+        fmt.ci(g(quality), g(f"{quality}_low"), g(f"{quality}_high")) if quality else "-",
+        fmt.num(g("n"), digits=6),
         "*" if r.on_front else ("~" if r.near_front else ""),
     ]
 
 
 def render_text(summary: pd.DataFrame) -> str:
-    header, body = table_cells(summary)
-    widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]
-    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
-    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, body)])
+    return fmt.table(*table_cells(summary))
 
 
 def render_markdown(summary: pd.DataFrame) -> str:
-    header, body = table_cells(summary)
-    rows = [header, ["---"] * len(header), *body]
-    return "\n".join("| " + " | ".join(c.replace("|", "\\|") for c in r) + " |" for r in rows)
+    return fmt.table(*table_cells(summary), markdown=True)
 
 
 def context_lines(rows: pd.DataFrame, summary: pd.DataFrame | None = None) -> list[str]:
@@ -177,14 +139,15 @@ def context_lines(rows: pd.DataFrame, summary: pd.DataFrame | None = None) -> li
         return " | ".join(vals) if vals else "-"
 
     lines = [
-        f"hardware {distinct(rows, 'hardware')} ({distinct(rows, 'device_name')}), threads {distinct(rows, 'threads')}, "
+        f"hardware {distinct(rows, 'hardware')} ({distinct(rows, 'device_name')}), "
+        f"threads {distinct(rows, 'threads')}, "
         f"torch {distinct(rows, 'torch')}, git {distinct(rows, 'git_sha')}, seeds {distinct(rows, 'seed')}",
         f"latency = one call on batch_size={distinct(rows, 'batch_size')} items, median of the repeats",
     ]
     if summary is not None and len(summary):
         base = summary.dropna(subset=["baseline_latency_s"]).drop_duplicates("setting")
         for _, b in base.iterrows():
-            lines.append(f"baseline {b.baseline}: {_fmt(b.baseline_latency_s)} s per call"
+            lines.append(f"baseline {b.baseline}: {fmt.num(b.baseline_latency_s)} s per call"
                          + (f" ({b.setting_label or b.setting})" if summary.setting.nunique() > 1 else ""))
         for est in summary[summary.variant != summary.baseline].speedup_estimator.dropna().unique():
             note = "" if est.startswith("ABBA") else (
@@ -198,14 +161,16 @@ def context_lines(rows: pd.DataFrame, summary: pd.DataFrame | None = None) -> li
 
 def report(paths: list[str | Path], baseline: str | None = None, out_dir: str | Path | None = None,
            markdown: bool = False, quality: str | None = None) -> str:
-    """Load rows, print-ready text, and write the Pareto plot (PNG + SVG) next to the results."""
+    """Load rows and give print-ready text; with ``out_dir``, also write the Pareto plot (PNG + SVG) there."""
     from harness.plot import pareto_plot
     from harness.results import load
 
     rows = load(*paths)
     summary = summarize(rows, baseline, quality=quality)
-    out = Path(out_dir or paths[0])
     q = summary["quality"].iloc[0] if "quality" in summary and len(summary) else None
-    files = pareto_plot(summary, out / f"pareto_{q or 'quality'}_latency", quality=q) if q else []
     text = render_markdown(summary) if markdown else render_text(summary)
-    return "\n".join([text, "", *context_lines(rows, summary), "plot: " + (", ".join(map(str, files)) or "none")])
+    lines = [text, "", *context_lines(rows, summary)]
+    if out_dir is not None:
+        files = pareto_plot(summary, Path(out_dir) / f"pareto_{q or 'quality'}_latency", quality=q) if q else []
+        lines.append("plot: " + (", ".join(map(str, files)) or "none"))
+    return "\n".join(lines)

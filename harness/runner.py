@@ -1,15 +1,13 @@
-"""One sweep point, start to end (DESIGN section 2). Short and linear on purpose."""
+"""One sweep point, start to end (docs/design.md, "Flow of one point"). Short and linear on purpose."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 import traceback
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import datetime, timezone
-from typing import Any
 
 import numpy as np
 import torch
@@ -17,67 +15,9 @@ import torch
 from harness import counters, results, timing
 from harness.env import environment
 from harness.metrics import info
+from harness.plan import DTYPES, Hardware, Point
+from harness.plugin import Observation, Task
 from harness.registry import lookup
-from tasks.base import Observation, Task
-
-DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-
-
-@dataclass(frozen=True)
-class Hardware:
-    name: str = "cpu"
-    device: str = "cpu"
-    dtype: str = "float32"
-    threads: int = 2
-    peak_tflops: float | None = None  # dense peak at dtype, for MFU; a fact from the spec sheet
-    mem_bandwidth_gbs: float | None = None
-
-    def __post_init__(self) -> None:
-        if self.dtype not in DTYPES:
-            raise ValueError(f"hardware.dtype={self.dtype!r}; valid: {', '.join(DTYPES)}")
-        if self.threads < 1:
-            raise ValueError(f"hardware.threads must be >= 1, got {self.threads}")
-        kind = torch.device(self.device).type
-        if kind not in ("cpu", "cuda"):
-            raise ValueError(f"hardware.device={self.device!r}; valid: cpu, cuda, cuda:N")
-        if kind == "cuda" and not torch.cuda.is_available():
-            raise RuntimeError(f"hardware {self.name!r} asks for {self.device} but torch.cuda.is_available() is "
-                               "False (CPU-only torch or no GPU); use hardware=cpu")
-
-
-@dataclass(frozen=True)
-class Point:
-    """What ran: everything that changes the measurement, hashed into ``point_id``."""
-
-    task: dict[str, Any]
-    model: dict[str, Any]
-    method: dict[str, Any]
-    hardware: dict[str, Any]
-    seed: int
-    timing: dict[str, Any]  # a stricter policy is a different measurement, so it is part of the id
-    # The baseline method timed in ABBA blocks with this one (``interleave: true``), else None.
-    paired_with: dict[str, Any] | None = None
-
-    @property
-    def point_id(self) -> str:
-        fields = asdict(self)
-        if fields["paired_with"] is None:  # keep the ids of unpaired points as they were
-            del fields["paired_with"]
-        blob = json.dumps(fields, sort_keys=True, default=str)
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-    @property
-    def variant(self) -> str:
-        return variant_label(self.method)
-
-
-def variant_label(method: dict[str, Any]) -> str:
-    """``dpm_solver/steps=10``, plus every parameter that differs from the method's defaults."""
-    cls = lookup("method", method["name"])
-    defaults = asdict(cls.Config(name=cls.name))
-    shown = {k: v for k, v in method.items() if k != "name" and (k == "steps" or v != defaults.get(k))}
-    return method["name"] + ("/" + ",".join(f"{k}={v}" for k, v in sorted(shown.items())) if shown else "")
-
 
 _WORKLOADS: dict[str, Task] = {}
 
@@ -135,9 +75,13 @@ def measure_point(point: Point) -> tuple[list[Observation], str]:
         with torch.no_grad():
             sm = timing.measure(fn, policy, device)
         obs += [Observation("latency", s, sample=i, stage=stage) for i, s in enumerate(sm.samples_s)]
-    obs += [Observation("nfe", len(steps)),
-            Observation("flops", counters.count_flops(prepared.flops_call)),
-            Observation("peak_memory", mem["bytes"], unit=f"bytes ({mem['kind']})")]
+    # Generic costs only where they apply: evaluations where the work has a stage module, FLOPs where
+    # the task gives a one-item call to count.
+    if prepared.stage_module is not None:
+        obs.append(Observation("nfe", len(steps)))
+    if prepared.flops_call is not None:
+        obs.append(Observation("flops", counters.count_flops(prepared.flops_call)))
+    obs.append(Observation("peak_memory", mem["bytes"], unit=f"bytes ({mem['kind']})"))
     if mem["increase"] is not None:
         obs.append(Observation("peak_memory_increase", mem["increase"], unit=f"bytes ({mem['kind']})"))
     _reset(point.seed, hw)
@@ -178,3 +122,21 @@ def run_point(point: Point, *, run_id: str, experiment: str, results_dir: str,
 
 def new_run_id() -> str:
     return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:6]
+
+
+def run_points(points: list[Point], *, results_dir: str, experiment: str, baseline: str | None,
+               tag: str = "") -> int:
+    """Run every point not finished earlier in ``results_dir``, in order; returns how many failed."""
+    run_id, failed = new_run_id(), 0
+    for i, point in enumerate(points, 1):
+        label = f"{tag}[{i}/{len(points)}] {point.variant} seed={point.seed}"
+        if results.is_finished(results_dir, point.point_id):
+            print(f"{label}: finished earlier, skipped ({point.point_id})", flush=True)
+            continue
+        print(f"{label}: running", flush=True)
+        status, error = run_point(point, run_id=run_id, experiment=experiment, results_dir=results_dir,
+                                  baseline=baseline)
+        if status != "ok":
+            failed += 1
+            print(f"{label}: FAILED, recorded, going on: {error.splitlines()[0]}", flush=True)
+    return failed

@@ -1,4 +1,4 @@
-"""The only place in the project that reads a clock (DESIGN section 3).
+"""The only place in the project that reads a clock (docs/design.md, "Timing").
 
 - GPU: one pair of CUDA events per repeat on the current stream, read after one synchronize per
   chunk of repeats; never the host clock. Gated on ``torch.cuda.is_available()`` and on the
@@ -29,7 +29,7 @@ class TimingPolicy:
     min_repeats: int = 7
     min_time_s: float = 0.5
     max_repeats: int = 200
-    max_time_s: float = 15.0
+    max_time_s: float = 8.0  # on a shared 2-core box the 2% target is often out of reach: cap the cost
     target_rel_ci: float = 0.02  # stop once the 95% CI half-width of the median is within 2%
     confidence: float = 0.95
 

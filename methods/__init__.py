@@ -1,1 +1,1 @@
-"""Efficiency methods, one file each; every file registers itself once with ``@register_method``."""
+"""Efficiency methods, grouped by workload (``methods/<workload>/<name>.py``); each file registers itself once."""

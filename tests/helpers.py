@@ -11,13 +11,11 @@ from typing import Any
 
 import numpy as np
 
-from harness.cli import compose_config as compose_cfg  # noqa: F401  (tests import it from here)
+from harness.plan import compose_config as compose_cfg  # noqa: F401  (tests import it from here)
 
 ROOT = Path(__file__).resolve().parent.parent
-# Small but real: every point still times, counts, generates and scores.
-TINY = ["task.n_samples=32", "task.batch_size=4", "task.eval_batch=32", "task.fid_bootstrap=0",
-        "timing.warmup_min_calls=1", "timing.warmup_min_s=0", "timing.min_repeats=2", "timing.min_time_s=0",
-        "timing.max_time_s=0.5"]
+# Small but real: every point still times, counts, generates and scores (conf/profile/smoke.yaml).
+SMOKE = "profile=smoke"
 
 
 def run_cli(*args: str, cwd: Path = ROOT, check: bool = True) -> subprocess.CompletedProcess:
@@ -32,11 +30,16 @@ def run_cli(*args: str, cwd: Path = ROOT, check: bool = True) -> subprocess.Comp
 def synthetic_point(variant: str, latencies: list[float] | np.ndarray, quality: float | None = None,
                     replicates: list[float] | np.ndarray | None = None, *, run_id: str = "r",
                     created_at: datetime | None = None, device_name: str = "cpu0", seed: int = 0,
-                    extra_metrics: dict[str, float] | None = None, **columns: Any) -> list[dict]:
-    """Result rows of one point as the runner writes them, with known values: for statistics tests."""
+                    extra_metrics: dict[str, float] | None = None, abba: tuple[str, list[float]] | None = None,
+                    **columns: Any) -> list[dict]:
+    """Result rows of one point as the runner writes them, with known values: for statistics tests.
+
+    ``abba=(baseline_variant, samples)``: the point timed that baseline in ABBA blocks with itself."""
     method = variant.split("/")[0]
     config = {"task": {"name": "t"}, "model": {"name": "m"}, "method": {"name": method, "label": variant},
               "seed": seed}
+    if abba is not None:
+        config["paired_with"] = {"name": abba[0].split("/")[0], "label": abba[0]}
     base = {"run_id": run_id, "point_id": hashlib.sha256(variant.encode()).hexdigest()[:16],
             "created_at": created_at or datetime(2026, 1, 1, tzinfo=timezone.utc), "status": "ok", "task": "t",
             "model": "m", "method": method, "variant": variant, "seed": seed, "batch_size": 8, "hardware": "cpu",
@@ -48,7 +51,11 @@ def synthetic_point(variant: str, latencies: list[float] | np.ndarray, quality: 
         rows.append(base | {"metric": "fid", "value": float(quality), "n": 100, "higher_is_better": False})
     rows += [base | {"metric": "fid_bootstrap", "value": float(v), "sample": i, "n": 100, "higher_is_better": False}
              for i, v in enumerate(replicates if replicates is not None else [])]
-    rows += [base | {"metric": k, "value": float(v), "higher_is_better": None} for k, v in (extra_metrics or {}).items()]
+    rows += [base | {"metric": k, "value": float(v), "higher_is_better": None}
+             for k, v in (extra_metrics or {}).items()]
+    if abba is not None:
+        rows += [base | {"metric": "latency", "stage": "abba_baseline", "sample": i, "value": float(v), "unit": "s",
+                         "higher_is_better": False} for i, v in enumerate(abba[1])]
     return rows
 
 
@@ -59,14 +66,3 @@ def write_set(folder: Path, *point_rows: list[dict]) -> Path:
     for rows in point_rows:
         write_point(folder, rows[0]["point_id"], rows)
     return folder
-
-
-# The text-generation counterpart of TINY: two short prompts, a few new tokens, a short bits-per-byte text.
-TINY_TEXT = ["task.n_prompts=2", "task.prompt_len=16", "task.max_new_tokens=8", "task.eval_bytes=1024",
-             "timing.warmup_min_calls=1", "timing.warmup_min_s=0", "timing.min_repeats=2", "timing.min_time_s=0",
-             "timing.max_time_s=0.3"]
-TINY_ARITH = ["task.n_problems=8", "task.n_samples=8", "task.batch_size=4", *TINY_TEXT[4:]]
-# Per task: the tiny overrides and a quality metric every point of an experiment must write.
-TINY_BY_TASK = {"image_generation": (TINY, "fid"), "text_generation": (TINY_TEXT, "exact_match"),
-                "arithmetic": (TINY_ARITH, "coverage"),
-                "bleu_kernel": (["task.batch_size=4", "task.length=16", *TINY[4:]], "bleu_max_abs_error")}

@@ -62,9 +62,7 @@ def test_summary_reports_paired_quality_deltas_and_abba_speedups(tmp_path: Path)
     shared = rng.normal(0, 2, 50)
     base = synthetic_point("a/steps=50", rng.lognormal(0, 0.02, 20), 10.0, 10 + shared, baseline="a/steps=50")
     fast = synthetic_point("b/steps=5", rng.lognormal(np.log(0.25), 0.02, 20), 11.0, 11 + shared + 0.01 * shared,
-                           baseline="a/steps=50")
-    fast += [r | {"stage": "abba_baseline"} for r in synthetic_point("b/steps=5", rng.lognormal(0, 0.02, 20),
-                                                                        baseline="a/steps=50")]
+                           baseline="a/steps=50", abba=("a/steps=50", rng.lognormal(0, 0.02, 20)))
     s = summarize(load(write_set(tmp_path, base, fast))).set_index("variant")
     b = s.loc["b/steps=5"]
     assert b.speedup_estimator.startswith("ABBA-paired") and b.speedup_low < 4 < b.speedup_high

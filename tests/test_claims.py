@@ -7,10 +7,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness.claims import (INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, Check, ClaimError, load_claims, parse_claim)
-from harness.cli import main, plan
+from harness.claims import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, Check, ClaimError, load_claims, parse_claim
+from harness.cli import main
+from harness.plan import plan
 from harness.stats import Estimate
-from tests.helpers import TINY, compose_cfg
+from tests.helpers import SMOKE, compose_cfg
 
 GOOD = {"paper": "p", "source": "s", "claim": "c", "claimed_on": "any", "comparable_on": ["cpu"],
         "timing_covered": "t", "experiment": "samplers_digits", "baseline": "ddim/steps=10",
@@ -61,7 +62,7 @@ def test_every_registered_claim_names_points_of_its_experiment() -> None:
 
 
 def test_claims_end_to_end_on_the_embedded_model(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    overrides = [*TINY, "task.fid_bootstrap=20", f"results_dir={tmp_path / 'res'}"]
+    overrides = [SMOKE, "task.fid_bootstrap=20", f"results_dir={tmp_path / 'res'}"]
     nfe = {**GOOD, "overrides": overrides, "checks": [
         {"metric": "nfe", "kind": "ratio", "claimed": 1.0, "rule": "within", "tolerance": 0.0},
         {"metric": "latency", "kind": "speedup", "claimed": 1.0, "rule": "at_least", "tolerance": 0.5}]}

@@ -2,40 +2,71 @@
 
 from __future__ import annotations
 
+from dataclasses import fields, replace
 from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from hydra.errors import ConfigCompositionException
-from omegaconf import open_dict
+from omegaconf import OmegaConf, open_dict
 
-from harness.cli import CONF_DIR, plan, sweep
+from harness.analysis import is_quality
+from harness.cli import sweep
+from harness.plan import CONF_DIR, Hardware, plan
 from harness.registry import METHODS, TASKS, load_plugins
 from harness.results import load
-from tests.helpers import TINY_BY_TASK, compose_cfg
+from harness.timing import TimingPolicy
+from tests.helpers import SMOKE, compose_cfg
 
 load_plugins()
 EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
-YAML_GROUPS = {g: sorted(p.stem for p in (CONF_DIR / g).glob("*.yaml")) for g in ("model", "hardware", "metric")}
-NEEDS = {("model", "local_unet"): ["model.source=/some/where"],
-         ("task", "bleu_kernel"): ["experiment=bleu_kernel"],  # the digits metric options don't apply to it
-         ("model", "local_lm"): ["model.source=/some/where"],
-         # the default metric group configures FID, which text tasks do not have: drop it
-         ("task", "text_generation"): ["~metric"], ("task", "arithmetic"): ["~metric"]}
+YAML_GROUPS = {g: sorted(p.stem for p in (CONF_DIR / g).glob("*.yaml")) for g in ("model", "hardware", "profile")}
 
 
 @pytest.mark.parametrize("group,option", [(g, o) for g, opts in YAML_GROUPS.items() for o in opts]
                          + [("method", m) for m in METHODS] + [("task", t) for t in TASKS]
                          + [("experiment", e) for e in EXPERIMENTS])
 def test_every_option_composes(group: str, option: str) -> None:
-    cfg = compose_cfg([f"{group}={option}", *NEEDS.get((group, option), [])])
+    cfg = compose_cfg([f"{group}={option}"])
+    if OmegaConf.is_missing(cfg.model, "source"):  # a "bring your own model" option: give it one
+        cfg = compose_cfg([f"{group}={option}", "model.source=/some/where"])
     if group == "hardware" and cfg.hardware.device.startswith("cuda") and not torch.cuda.is_available():
         with pytest.raises(RuntimeError, match="torch.cuda.is_available"):
             plan(cfg)
         return
-    points = plan(cfg, method_overridden=group == "method")
-    assert points and all(len(p.point_id) == 16 for p in points)
-    assert len({p.point_id for p in points}) == len(points)
+    points = plan(cfg)
+    assert points and len({p.point_id for p in points}) == len(points)
+
+
+def test_point_id_names_what_ran_and_only_that() -> None:
+    point = plan(compose_cfg([]))[0]
+    assert point.point_id == replace(point).point_id == plan(compose_cfg([]))[0].point_id
+    for changed in (replace(point, seed=1), replace(point, timing=point.timing | {"max_time_s": 1.0}),
+                    replace(point, task=point.task | {"n_samples": 100}),
+                    replace(point, hardware=point.hardware | {"threads": 1})):
+        assert changed.point_id != point.point_id
+    # a corrected spec sheet is the same measurement
+    spec = replace(point, hardware=point.hardware | {"peak_tflops": 1.0, "mem_bandwidth_gbs": 2.0})
+    assert spec.point_id == point.point_id
+
+
+def test_timing_defaults_live_in_the_dataclass_only() -> None:
+    assert OmegaConf.to_object(compose_cfg([]).timing) == TimingPolicy()
+    root = yaml.safe_load((CONF_DIR / "config.yaml").read_text())
+    assert "timing" not in root and {"timing": "default"} in root["defaults"]
+    for hw in (CONF_DIR / "hardware").glob("*.yaml"):  # hardware values live in their YAML only
+        assert set(yaml.safe_load(hw.read_text())) == {f.name for f in fields(Hardware)}, hw
+
+
+def test_smoke_profile_shrinks_any_experiment_and_the_command_line_wins() -> None:
+    full = plan(compose_cfg(["experiment=decoding_bytes"]))[0]
+    smoke_cfg = compose_cfg(["experiment=decoding_bytes", "profile=smoke", "task.max_new_tokens=12"])
+    smoke = plan(smoke_cfg)[0]
+    assert smoke.task["n_prompts"] == 2 < full.task["n_prompts"] and smoke.task["max_new_tokens"] == 12
+    assert smoke.timing["max_time_s"] == 0.5 < full.timing["max_time_s"]
+    assert smoke_cfg.results_dir == "results/decoding_bytes-smoke"
+    assert compose_cfg(["experiment=decoding_bytes"]).results_dir == "results/decoding_bytes"
 
 
 def test_default_is_the_embedded_experiment() -> None:
@@ -47,7 +78,7 @@ def test_default_is_the_embedded_experiment() -> None:
 
 
 def test_command_line_method_replaces_points() -> None:
-    points = plan(compose_cfg(["method=dpm_solver", "method.steps=7", "method.order=3"]), method_overridden=True)
+    points = plan(compose_cfg(["method=dpm_solver", "method.steps=7", "method.order=3"]))
     assert [p.variant for p in points] == ["dpm_solver/order=3,steps=7"]
 
 
@@ -75,17 +106,20 @@ def test_unknown_options_fail_at_compose(override: list[str], match: str) -> Non
 def test_bad_values_fail_before_anything_runs(override: list[str], match: str) -> None:
     cfg = compose_cfg(override)
     with pytest.raises(Exception, match=match):
-        plan(cfg, method_overridden=override[0].startswith("method"))
+        plan(cfg)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_every_experiment_smoke_runs(experiment: str, tmp_path: Path) -> None:
-    tiny, quality = TINY_BY_TASK[compose_cfg([f"experiment={experiment}"]).task.name]
-    cfg = compose_cfg([f"experiment={experiment}", *tiny, "report=false"])
+    cfg = compose_cfg([f"experiment={experiment}", SMOKE, "report=false"])
     with open_dict(cfg):
         cfg.results_dir = str(tmp_path)
     sweep(cfg)
     rows = load(tmp_path)
     assert (rows.status == "ok").all(), rows[rows.status != "ok"].error.unique()
     assert rows.point_id.nunique() == len(cfg.points)
-    assert {"latency", "latency_cold", "nfe", "flops", "peak_memory", quality} <= set(rows.metric)
+    for _, point in rows.groupby("point_id"):  # every point: timed, measured, and scored on some quality
+        assert {"latency", "latency_cold", "peak_memory"} <= set(point.metric)
+        quality = [m for m, h in zip(point.metric, point.higher_is_better) if is_quality(m, h)]
+        assert quality and point[point.metric.isin(quality)].value.notna().all()

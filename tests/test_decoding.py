@@ -9,10 +9,14 @@ from typing import Iterator
 import pytest
 import torch
 
+from harness.analysis import estimates
 from harness.registry import lookup
 from harness.results import load
-from tasks.text_generation import DecodingMethod, TextGeneration, TextGenerationConfig, summarize_decoding
-from tests.helpers import TINY_ARITH, TINY_TEXT, compose_cfg, run_cli
+from tasks.decoding.analysis import summarize_decoding
+from tasks.decoding.protocol import DecodingMethod
+from tasks.decoding.text_generation import TextGeneration, TextGenerationConfig
+from tests.helpers import SMOKE, compose_cfg, run_cli
+
 
 @pytest.fixture(autouse=True, scope="module")
 def _one_thread() -> Iterator[None]:
@@ -134,7 +138,7 @@ def test_a_hub_style_model_with_its_own_tokenizer(tiny_lm_dir: Path) -> None:
     (["points=[{name: attention, implementation: eager, sdpa_backend: math}]"], "needs method.implementation=sdpa"),
 ])
 def test_bad_values_fail_before_anything_runs(override: list[str], match: str) -> None:
-    from harness.cli import plan
+    from harness.plan import plan
 
     with pytest.raises(Exception, match=match):
         plan(compose_cfg(["experiment=decoding_bytes", *override]))
@@ -158,7 +162,7 @@ def test_decoding_sweep_through_the_cli(tmp_path: Path) -> None:
     out = tmp_path / "dec"
     points = ("points=[{name: greedy}, {name: speculative, num_assistant_tokens: 4}, {name: prompt_lookup}, "
               "{name: int8}, {name: attention, sdpa_backend: cudnn}]")
-    proc = run_cli("experiment=decoding_bytes", *TINY_TEXT, points, f"results_dir={out}", check=False)
+    proc = run_cli("experiment=decoding_bytes", SMOKE, points, f"results_dir={out}", check=False)
     assert proc.returncode == 1 and "1 point(s) failed" in proc.stdout, proc.stderr  # cudnn: no CPU kernel
     rows = load(out)
     ok = rows[rows.status == "ok"]
@@ -184,7 +188,7 @@ def run_cli_module(out: Path) -> str:
     import subprocess
     import sys
 
-    proc = subprocess.run([sys.executable, "-m", "tasks.text_generation", str(out)], capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-m", "tasks.decoding.analysis", str(out)], capture_output=True, text=True,
                           check=True, cwd=Path(__file__).resolve().parent.parent)
     return proc.stdout
 
@@ -193,7 +197,7 @@ def run_cli_module(out: Path) -> str:
 def test_pass_at_k_equals_a_brute_force_count_over_all_k_subsets() -> None:
     from itertools import combinations
 
-    from tasks.arithmetic import pass_at_k
+    from tasks.decoding.arithmetic import pass_at_k
 
     for n in range(1, 9):
         for c in range(n + 1):
@@ -211,22 +215,26 @@ def test_repeated_sampling_coverage_grows_with_samples(tmp_path: Path) -> None:
 
     from harness.cli import sweep
 
-    cfg = compose_cfg(["experiment=repeated_sampling_arith", *TINY_ARITH, "points=[{name: greedy}, {name: sampling}]",
+    cfg = compose_cfg(["experiment=repeated_sampling_arith", SMOKE, "points=[{name: greedy}, {name: sampling}]",
                        "report=false"])
     with open_dict(cfg):
         cfg.results_dir = str(tmp_path)
     sweep(cfg)
     rows = load(tmp_path)
-    cov = rows[rows.metric == "coverage"].pivot(index="sample", columns="variant", values="value")
+    cov = rows[rows.metric == "coverage"].assign(k=lambda d: d.stage.str.removeprefix("k=").astype(int))
+    assert cov["sample"].isna().all()  # k is the stage, never a repeat index that analysis would summarise
+    cov = cov.pivot(index="k", columns="variant", values="value")
     assert list(cov.index) == [1, 2, 4, 8]
     assert cov["greedy"].nunique() == 1  # one deterministic answer: more copies cover nothing new
     sampled = cov["sampling"]
     assert sampled.is_monotonic_increasing and sampled.iloc[-1] > sampled.iloc[0]
     assert (rows[(rows.metric == "nfe")].value == 5).all()  # 4 digits + newline, all samples in one batch
+    est = estimates(rows)
+    assert {"coverage@k=1", "coverage@k=8"} <= set(est.metric) and "coverage" not in set(est.metric)
 
 
 def test_leviathan_alpha_inverts_eq_1() -> None:
-    from tasks.text_generation import leviathan_alpha
+    from tasks.decoding.analysis import leviathan_alpha
 
     for alpha in (0.0, 0.3, 0.7, 0.95):
         for k in (1, 3, 5, 8):

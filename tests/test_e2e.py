@@ -7,14 +7,14 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from harness.results import SCHEMA, load
-from tests.helpers import TINY, run_cli
+from tests.helpers import SMOKE, run_cli
 
 POINTS = "points=[{name: ddim, steps: 20}, {name: ddim, steps: 4}, {name: dpm_solver, steps: 2000}]"
 
 
 def test_sweep_resume_failure_and_report(tmp_path: Path, tiny_unet_dir: Path) -> None:
     out = tmp_path / "res"
-    args = ["model=local_unet", f"model.source={tiny_unet_dir}", *TINY, "task.fid_bootstrap=20",
+    args = ["model=local_unet", f"model.source={tiny_unet_dir}", SMOKE, "task.fid_bootstrap=20",
             POINTS, "baseline='ddim/steps=20'", f"results_dir={out}"]
     first = run_cli(*args, check=False)
     assert first.returncode == 1, first.stderr  # a failed point fails the run, after the sweep went on
@@ -25,7 +25,7 @@ def test_sweep_resume_failure_and_report(tmp_path: Path, tiny_unet_dir: Path) ->
     assert "FAILED, recorded, going on" in first.stdout and "1 point(s) failed" in first.stdout
     rows = load(out)
     bad = rows[rows.status == "error"]
-    assert bad.variant.unique().tolist() == ["dpm_solver/steps=2000"] 
+    assert bad.variant.unique().tolist() == ["dpm_solver/steps=2000"]
     assert "method.steps=2000 exceeds the model's num_train_timesteps=1000" in bad.error.iloc[0]
     ok = rows[rows.status == "ok"]
     assert set(ok.variant) == {"ddim/steps=20", "ddim/steps=4"}
@@ -50,7 +50,7 @@ def test_sweep_resume_failure_and_report(tmp_path: Path, tiny_unet_dir: Path) ->
 
 def test_multirun_from_the_command_line(tmp_path: Path, tiny_unet_dir: Path) -> None:
     # no results_dir: the experiment's own folder, relative to where the command runs
-    proc = run_cli("-m", "model=local_unet", f"model.source={tiny_unet_dir}", *TINY, "method=ddim,euler",
+    proc = run_cli("-m", "model=local_unet", f"model.source={tiny_unet_dir}", SMOKE, "method=ddim,euler",
                    "method.steps=2,3", "baseline='ddim/steps=3'", cwd=tmp_path)
     rows = load(tmp_path / "results" / "samplers_digits")
     assert sorted(rows.variant.unique()) == ["ddim/steps=2", "ddim/steps=3", "euler/steps=2", "euler/steps=3"]
@@ -67,7 +67,7 @@ def test_unknown_subcommand_and_bad_override_fail_fast() -> None:
 
 def test_interleaved_abba_run_pairs_every_point_with_the_baseline(tmp_path: Path, tiny_unet_dir: Path) -> None:
     out = tmp_path / "abba"
-    proc = run_cli("model=local_unet", f"model.source={tiny_unet_dir}", *TINY, "timing.min_repeats=4",
+    proc = run_cli("model=local_unet", f"model.source={tiny_unet_dir}", SMOKE, "timing.min_repeats=4",
                    "points=[{name: ddim, steps: 6}, {name: ddim, steps: 2}]", "baseline='ddim/steps=6'",
                    "interleave=true", f"results_dir={out}")
     rows = load(out)
@@ -79,13 +79,13 @@ def test_interleaved_abba_run_pairs_every_point_with_the_baseline(tmp_path: Path
     assert lat[lat.variant == "ddim/steps=6"].stage.ne("abba_baseline").all()  # the baseline is not paired
     assert "interleaved ABBA" in rows[rows.variant == "ddim/steps=2"].timing.iloc[0]
     assert "speedup = ABBA-paired" in proc.stdout
-    bad = run_cli("model=local_unet", f"model.source={tiny_unet_dir}", *TINY, "points=[{name: ddim, steps: 2}]",
+    bad = run_cli("model=local_unet", f"model.source={tiny_unet_dir}", SMOKE, "points=[{name: ddim, steps: 2}]",
                   "baseline='nope/steps=6'", "interleave=true", f"results_dir={out}", check=False)
     assert bad.returncode != 0 and "interleave=true needs the baseline 'nope/steps=6'" in bad.stderr
 
 
 def test_rerun_of_a_sweep_compares_as_no_change(tmp_path: Path, tiny_unet_dir: Path) -> None:
-    args = ["model=local_unet", f"model.source={tiny_unet_dir}", *TINY, "task.fid_bootstrap=20", "report=false",
+    args = ["model=local_unet", f"model.source={tiny_unet_dir}", SMOKE, "task.fid_bootstrap=20", "report=false",
             "points=[{name: ddim, steps: 4}, {name: unipc, steps: 3}]", "baseline='ddim/steps=4'"]
     run_cli(*args, f"results_dir={tmp_path / 'a'}")
     run_cli(*args, f"results_dir={tmp_path / 'b'}")

@@ -12,10 +12,10 @@ from scipy import linalg
 
 from harness.metrics import fid as fid_mod
 from harness.metrics.fid import FrechetDistance, KernelDistance, load_extractor
-from methods.ddim import DDIM, DDIMConfig
-from tasks.image_generation import ImageGeneration, ImageGenerationConfig
+from methods.diffusion.ddim import DDIM, DDIMConfig
+from tasks.diffusion.image_generation import ImageGeneration, ImageGenerationConfig
 from tasks.zoo import resolve
-from tasks.zoo.train_digits import DigitsClassifier, digits_tensor
+from tasks.zoo.digits import DigitsClassifier, digits_tensor
 
 CALLS = {"n": 0}
 

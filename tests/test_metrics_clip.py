@@ -14,8 +14,15 @@ from harness.metrics.clip import ClipScore, to_uint8_rgb
 def tiny_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A random CLIPModel from tiny configs and a byte-level BPE tokenizer with no merges (CLIP's
     vocabulary starts with the 256 byte symbols and their end-of-word forms), saved like a hub model."""
-    from transformers import (CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor, CLIPTextConfig,
-                              CLIPTokenizer, CLIPVisionConfig)
+    from transformers import (
+        CLIPConfig,
+        CLIPImageProcessor,
+        CLIPModel,
+        CLIPProcessor,
+        CLIPTextConfig,
+        CLIPTokenizer,
+        CLIPVisionConfig,
+    )
     from transformers.convert_slow_tokenizer import bytes_to_unicode
 
     symbols = list(bytes_to_unicode().values())

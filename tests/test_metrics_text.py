@@ -8,13 +8,16 @@ import pytest
 import torch
 from nltk.translate.bleu_score import corpus_bleu as nltk_corpus_bleu
 
+from harness.analysis import is_quality
 from harness.metrics import METRICS, info
 from harness.metrics.text import accuracy, bits_per_byte, chrf, corpus_bleu, exact_match, perplexity
+from harness.registry import load_plugins
 
 HYPS = ["it is a guide to action which ensures that the military always obeys the commands of the party",
         "he read the book because he was interested in world history"]
 REFS = [["it is a guide to action that ensures that the military will forever heed party commands",
-         "it is the guiding principle which guarantees the military forces always being under the command of the party"],
+         "it is the guiding principle which guarantees the military forces always being under the command of the "
+         "party"],
         ["he was interested in world history because he read the book",
          "he read the book since he was interested in the history of the world"]]
 
@@ -62,10 +65,12 @@ def test_accuracy_exact_match_perplexity_bpb() -> None:
 
 
 def test_every_quality_metric_declares_direction_unit_and_aggregation() -> None:
-    for name in ["kid", "kid_std", "clip_score", "bleu", "chrf", "accuracy", "exact_match", "perplexity",
-                 "bits_per_byte", "sentence_bleu_mean", "bleu_max_abs_error"]:
+    load_plugins()  # workloads declare their own metrics
+    quality = [name for name, m in METRICS.items() if is_quality(name)]
+    assert {"fid", "bleu", "coverage", "bleu_max_abs_error", "exact_match"} <= set(quality)
+    for name in quality:
         m = info(name)
-        assert m.aggregation and m.description, name
+        assert m.aggregation and m.description and m.higher_is_better is not None, name
     assert METRICS["perplexity"].higher_is_better is False and METRICS["bleu"].higher_is_better is True
     assert METRICS["kid_std"].higher_is_better is None  # a spread, not a quality direction
 

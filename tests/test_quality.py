@@ -12,11 +12,11 @@ from scipy import linalg
 
 from harness.counters import count_flops
 from harness.metrics.fid import FrechetDistance, InceptionFeatures, classifier_scores
-from harness.cli import plan
+from harness.plan import plan
 from harness.runner import measure_point
 from tasks.zoo import ZOO_DIR, resolve
-from tasks.zoo.train_digits import DigitsClassifier, digits_tensor, heldout_split
-from tests.helpers import TINY, compose_cfg
+from tasks.zoo.digits import DigitsClassifier, digits_tensor, heldout_split
+from tests.helpers import SMOKE, compose_cfg
 
 
 def _fid_scipy(a: np.ndarray, b: np.ndarray) -> float:
@@ -78,7 +78,7 @@ def test_inception_without_the_extra_says_what_to_install() -> None:
 
 def test_paired_gaps_on_the_embedded_model() -> None:
     """Only the large paired gaps, never absolute FIDs: DDIM-5 is far worse than DPM++-20 and DDIM-20."""
-    cfg = compose_cfg([*TINY, "task.n_samples=1000", "task.eval_batch=500",
+    cfg = compose_cfg([SMOKE, "task.n_samples=1000", "task.eval_batch=500",
                        "points=[{name: ddim, steps: 5}, {name: ddim, steps: 20}, {name: dpm_solver, steps: 20}]"])
     fid = {}
     for point in plan(cfg):

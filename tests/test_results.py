@@ -71,13 +71,16 @@ def test_summary_speedup_and_front(tmp_path) -> None:
     rng = np.random.default_rng(0)
     base = list(rng.lognormal(np.log(2.0), 0.02, 30))
     fast = list(rng.lognormal(np.log(0.5), 0.02, 30))
-    rows = _rows("p1", "a/steps=50", base, 10.0) + _rows("p2", "b/steps=5", fast, 12.0)
+    slow_worse = list(rng.lognormal(np.log(1.0), 0.02, 30))  # dearer than b and worse than a: dominated
+    rows = _rows("p1", "a/steps=50", base, 10.0) + _rows("p2", "b/steps=5", fast, 12.0) + \
+        _rows("p3", "c/steps=20", slow_worse, 13.0)
     s = summarize(pd.DataFrame(rows)).set_index("variant")
     assert s.loc["b/steps=5", "speedup_low"] < 4.0 < s.loc["b/steps=5", "speedup_high"]
     assert abs(s.loc["a/steps=50", "speedup"] - 1.0) < 1e-9
-    assert s.on_front.all()  # cheaper-but-worse and dearer-but-better are both on the front
+    # cheaper-but-worse and dearer-but-better are both on the front; the dominated point is not
+    assert s.on_front.to_dict() == {"a/steps=50": True, "b/steps=5": True, "c/steps=20": False}
     md = render_markdown(s.reset_index())
-    assert "a/steps=50 (baseline)" in md and md.count("\n") == 3
+    assert "a/steps=50 (baseline)" in md and md.count("\n") == 4
 
 
 def test_same_point_in_two_folders_stays_two_points(tmp_path) -> None:

@@ -1,4 +1,7 @@
-"""Quality metrics shared by tasks. Each declares its direction, unit and aggregation once, in ``METRICS``.
+"""Metrics shared by tasks, and the registry every metric is declared in once (direction, unit, aggregation).
+
+Generic metrics and costs are declared here; a workload declares its own with ``register_metric``
+in its task module (``tasks/<workload>/``), so a new workload edits nothing here.
 
 Functions: ``token_bleu`` (per-sentence BLEU on token-ID tensors, equal to NLTK), and in
 ``harness.metrics.text`` sacrebleu corpus BLEU / chrF, accuracy, exact match, perplexity, bits per
@@ -11,7 +14,7 @@ from dataclasses import dataclass
 
 from harness.metrics.bleu import token_bleu
 
-__all__ = ["METRICS", "MetricInfo", "info", "token_bleu"]
+__all__ = ["METRICS", "MetricInfo", "info", "register_metric", "token_bleu"]
 
 
 @dataclass(frozen=True)
@@ -24,12 +27,15 @@ class MetricInfo:
 
 
 METRICS: dict[str, MetricInfo] = {
-    "fid": MetricInfo("", False, "Frechet distance between generated and real feature distributions"),
-    "fid_bootstrap": MetricInfo("", False, "FID of one bootstrap resample of the generated samples"),
-    "inception_score": MetricInfo("", True, "exp(E KL(p(y|x) || p(y))) under the task's classifier (IS-like)"),
-    "mean_confidence": MetricInfo("", True, "mean max softmax probability of the task's classifier"),
-    "label_entropy": MetricInfo("nats", True, "entropy of the marginal predicted label distribution"),
-    # quality metrics of harness.metrics (issue 4)
+    "fid": MetricInfo("", False, "Frechet distance between generated and real feature distributions",
+                      "Gaussian fit to all n generated samples' features vs all real features"),
+    "fid_bootstrap": MetricInfo("", False, "FID of one bootstrap resample of the generated samples",
+                                "one resample with replacement of the n generated samples"),
+    "inception_score": MetricInfo("", True, "exp(E KL(p(y|x) || p(y))) under the task's classifier (IS-like)",
+                                  "over all n generated samples"),
+    "mean_confidence": MetricInfo("", True, "mean max softmax probability of the task's classifier", "mean over items"),
+    "label_entropy": MetricInfo("nats", True, "entropy of the marginal predicted label distribution",
+                                "over all n generated samples"),
     "kid": MetricInfo("", False, "Kernel Inception Distance (unbiased MMD^2, cubic polynomial kernel) on the task's "
                       "features", "mean over random subsets; n = generated samples"),
     "kid_std": MetricInfo("", None, "standard deviation of KID over the subsets (its spread, not a CI)",
@@ -47,9 +53,6 @@ METRICS: dict[str, MetricInfo] = {
     "bits_per_byte": MetricInfo("bits/byte", False, "total NLL in bits / total UTF-8 bytes (text generation: the "
                                 "model as the method runs it, on held-out text)",
                                 "byte-weighted over the corpus"),
-    "sentence_bleu_mean": MetricInfo("BLEU (0-1)", True, "per-sentence BLEU of the method", "mean over sentences"),
-    "bleu_max_abs_error": MetricInfo("BLEU (0-1)", False, "max |per-sentence BLEU - NLTK sentence_bleu|",
-                                     "max over sentences"),
     # costs
     "latency": MetricInfo("s", False, "wall time of one call (stage says which part)", "median of repeats", True),
     "latency_cold": MetricInfo("s", False, "first call, before warm-up", "one call", True),
@@ -60,23 +63,27 @@ METRICS: dict[str, MetricInfo] = {
     "peak_memory": MetricInfo("bytes", False, "peak memory during one call of the method", "max", True),
     "peak_memory_increase": MetricInfo("bytes", False, "peak memory during one call minus memory in use before",
                                        "max", True),
+    # Efficiency figures derived by harness.analysis (not stored); higher is better, but not a quality.
+    "tflops": MetricInfo("TFLOP/s", True, "counted FLOPs of one call / its latency; derived, not stored",
+                         "flops * batch_size / median latency", True),
+    "fraction_of_peak": MetricInfo("", True, "tflops / the hardware config's spec-sheet peak_tflops; derived",
+                                   "tflops / peak", True),
     "error": MetricInfo("", None, "the point failed; the error column says why"),
-    # text generation
-    "tokens_generated": MetricInfo("tokens/call", None, "new tokens of one timed call, all sequences of the batch"),
-    "flops_per_token": MetricInfo("FLOP/token", False, "FlopCounterMode FLOPs of one sequence / its new tokens",
-                                  "count", True),
-    "token_agreement": MetricInfo("", True, "fraction of generated positions equal to plain greedy decoding's token"),
-    "acceptance_rate": MetricInfo("", None, "speculative: accepted draft tokens / drafted tokens"),
-    "tokens_per_target_call": MetricInfo("tokens/call", None, "speculative: new tokens per target forward call"),
-    "draft_tokens_per_round": MetricInfo("tokens/call", None, "speculative: drafted tokens per target call (k)"),
-    "draft_agreement": MetricInfo("", None, "speculative: draft argmax = target argmax, held-out text"),
-    "coverage": MetricInfo("", True, "repeated sampling: unbiased pass@k over problems, k = the sample column"),
-    "pass_at_1": MetricInfo("", True, "repeated sampling: fraction of correct answers among all samples"),
-    "coverage_at_n": MetricInfo("", True, "repeated sampling: fraction of problems with a correct answer among all n"),
 }
 
 
+def register_metric(name: str, meta: MetricInfo) -> None:
+    """Declare a workload's own metric once (in its task module); a second, different declaration fails."""
+    if name in METRICS and METRICS[name] != meta:
+        raise ValueError(f"metric {name!r} is declared twice, differently: {METRICS[name]} and {meta}")
+    METRICS[name] = meta
+
+
 def info(metric: str) -> MetricInfo:
+    if metric not in METRICS:
+        from harness.registry import load_plugins
+
+        load_plugins()  # workloads declare their own metrics when they are imported
     if metric not in METRICS:
         raise KeyError(f"unknown metric {metric!r}; known: {', '.join(sorted(METRICS))}")
     return METRICS[metric]

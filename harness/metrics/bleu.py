@@ -210,7 +210,8 @@ def token_bleu(candidates: TokenRows, references: ReferenceSets, *, max_n: int =
     den = (c[:, None] - orders + 1).clamp_min(1).double()  # NLTK: max(1, number of candidate n-grams)
     # Closest reference length, ties to the shorter (NLTK closest_ref_length); missing refs never win.
     ref_len = lengths[:, 1:]
-    dist = torch.where(ref_len >= 0, (ref_len - c[:, None]).abs() * (length + 2) + ref_len, torch.iinfo(torch.int64).max)
+    far = torch.iinfo(torch.int64).max
+    dist = torch.where(ref_len >= 0, (ref_len - c[:, None]).abs() * (length + 2) + ref_len, far)
     r = ref_len.gather(1, dist.argmin(dim=1, keepdim=True))[:, 0].double()
     cf = c.double()
     bp = torch.where(cf > r, 1.0, torch.where(cf == 0, 0.0, torch.exp(1 - r / cf.clamp_min(1))))

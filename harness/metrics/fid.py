@@ -146,9 +146,9 @@ class InceptionFeatures(nn.Module):
         except ImportError as exc:
             raise ModuleNotFoundError(
                 "Inception FID needs torch-fidelity and its weights: pip install -e '.[inception]' "
-                "(GPU environments only: torchvision breaks this project's CPU torch), or pass "
-                "metric.weights_path=/path/to/pt_inception-2015-12-05.pth. Offline, use "
-                "metric=fid_digits (the embedded classifier features)."
+                "(GPU environments only: torchvision breaks this project's CPU torch), and with it "
+                "task.inception_weights=/path/to/pt_inception-2015-12-05.pth offline. Without it, use "
+                "task.features=digits_classifier (the embedded classifier features)."
             ) from exc
         self.num_features = feature
         self.net = NoTrainInceptionV3(name="inception-v3-compat", features_list=[str(feature)],

@@ -21,7 +21,8 @@ def _reference_streams(hypotheses: Sequence[str], references: Sequence[Sequence[
                          f"{len(references)} reference lists")
     counts = {len(r) for r in references}
     if len(counts) != 1 or 0 in counts:
-        raise ValueError(f"every hypothesis needs the same number (>= 1) of references for sacrebleu; got {sorted(counts)}")
+        raise ValueError("every hypothesis needs the same number (>= 1) of references for sacrebleu; "
+                         f"got {sorted(counts)}")
     return [list(stream) for stream in zip(*references)]
 
 

@@ -30,7 +30,6 @@ import argparse
 import hashlib
 import json
 import math
-import os
 import platform
 import time
 from dataclasses import dataclass
@@ -39,30 +38,20 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from tasks.zoo.bytes import (  # noqa: F401 (re-exported for the training code)
+    ARITH_DIGITS,
+    CONTEXT,
+    EOT,
+    VOCAB,
+    arith_line,
+    arith_split,
+    bits_per_byte,
+    byte_stream,
+    nll_stream,
+    stdlib_split,
+)
+
 ZOO = Path(__file__).resolve().parent
-EOT = 256  # end-of-text between files; also BOS and PAD
-VOCAB = 257
-CONTEXT = 256  # n_positions: prompt + generated tokens must fit
-
-
-def stdlib_files() -> list[Path]:
-    """The standard library's top-level ``*.py`` files, sorted: the corpus of the byte models."""
-    return sorted(Path(os.__file__).parent.glob("*.py"))
-
-
-def stdlib_split() -> tuple[list[Path], list[Path]]:
-    """(train, validation): every 20th file (index % 20 == 19) is held out."""
-    files = stdlib_files()
-    return [f for i, f in enumerate(files) if i % 20 != 19], [f for i, f in enumerate(files) if i % 20 == 19]
-
-
-def byte_stream(files: list[Path]) -> torch.Tensor:
-    """The files' bytes as one int64 stream, each file followed by the end-of-text token."""
-    parts = []
-    for f in files:
-        parts.append(np.frombuffer(f.read_bytes(), dtype=np.uint8).astype(np.int64))
-        parts.append(np.array([EOT], dtype=np.int64))
-    return torch.from_numpy(np.concatenate(parts))
 
 
 @dataclass(frozen=True)
@@ -86,22 +75,6 @@ SPECS = {
     # but not always right, so coverage grows with the number of samples; an exact checker.
     "bytes_arith": Spec(n_layer=2, n_embd=64, n_head=2, steps=3000, lr=3e-3, batch=32, seq=64, corpus="arith"),
 }
-
-ARITH_DIGITS = 3  # operands 0..999, zero-padded: "012+345=0357\n"
-
-
-def arith_line(a: int, b: int) -> str:
-    """One problem and its answer, fixed width so every prompt and answer has the same length."""
-    return f"{a:0{ARITH_DIGITS}d}+{b:0{ARITH_DIGITS}d}={a + b:0{ARITH_DIGITS + 1}d}\n"
-
-
-def arith_split() -> tuple[np.ndarray, np.ndarray]:
-    """(train, held-out) operand pairs, shape (n, 2): every 20th pair (index % 20 == 19) is held out."""
-    n = 10**ARITH_DIGITS
-    pairs = np.stack(np.meshgrid(np.arange(n), np.arange(n), indexing="ij"), -1).reshape(-1, 2)
-    held = np.arange(len(pairs)) % 20 == 19
-    return pairs[~held], pairs[held]
-
 
 def arith_stream(pairs: np.ndarray, n_lines: int, seed: int) -> torch.Tensor:
     """``n_lines`` problems drawn (seeded, with replacement) from ``pairs``, as one byte stream."""
@@ -131,37 +104,6 @@ def gpt2_config(spec: Spec):  # -> GPT2Config
     return GPT2Config(vocab_size=VOCAB, n_positions=CONTEXT, n_embd=spec.n_embd, n_layer=spec.n_layer,
                       n_head=spec.n_head, bos_token_id=EOT, eos_token_id=EOT, pad_token_id=EOT,
                       resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
-
-
-@torch.no_grad()
-def nll_stream(model: torch.nn.Module, ids: torch.Tensor, seq: int, batch: int = 16,
-               ignore_id: int | None = None) -> tuple[float, int]:
-    """Summed next-token NLL (nats) over non-overlapping windows of ``seq`` predictions, and the
-    number of predictions scored. Each window starts fresh (no carried context); targets equal to
-    ``ignore_id`` are not scored. Shared by training and the text-generation task."""
-    n_win = (len(ids) - 1) // seq
-    total, count = 0.0, 0
-    device = next(model.parameters()).device
-    for start in range(0, n_win, batch):
-        idx = torch.arange(start, min(start + batch, n_win)).unsqueeze(1) * seq + torch.arange(seq + 1)
-        window = ids[idx].to(device)
-        x, y = window[:, :-1], window[:, 1:]
-        logits = model(input_ids=x).logits.float()
-        nll = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), reduction="none")
-        keep = (y != ignore_id).reshape(-1) if ignore_id is not None else torch.ones_like(nll, dtype=torch.bool)
-        total += nll[keep].sum().item()
-        count += int(keep.sum())
-    return total, count
-
-
-def bits_per_byte(model: torch.nn.Module, stream: torch.Tensor, seq: int = CONTEXT, batch: int = 16,
-                  max_bytes: int | None = None) -> tuple[float, int]:
-    """Validation bits per byte: mean next-byte cross-entropy / ln 2 over non-overlapping windows;
-    end-of-text targets are not bytes and are ignored. Returns (bits per byte, bytes scored)."""
-    if max_bytes is not None:
-        stream = stream[: max_bytes + 1]
-    total, count = nll_stream(model, stream, seq, batch, ignore_id=EOT)
-    return total / count / math.log(2), count
 
 
 def _digest(folder: Path) -> dict:

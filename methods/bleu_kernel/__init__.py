@@ -1,0 +1,1 @@
+"""Per-sentence BLEU implementations, one file each (file name = registered name)."""

@@ -1,0 +1,1 @@
+"""Diffusion samplers, one file each (file name = registered name)."""
