@@ -52,7 +52,7 @@ def test_multirun_from_the_command_line(tmp_path: Path, tiny_unet_dir: Path) -> 
     # no results_dir: the experiment's own folder, relative to where the command runs
     proc = run_cli("-m", "model=local_unet", f"model.source={tiny_unet_dir}", SMOKE, "method=ddim,euler",
                    "method.steps=2,3", "baseline='ddim/steps=3'", cwd=tmp_path)
-    rows = load(tmp_path / "results" / "samplers_digits")
+    rows = load(tmp_path / "results" / "samplers_digits-smoke")  # the smoke profile keeps its own folder
     assert sorted(rows.variant.unique()) == ["ddim/steps=2", "ddim/steps=3", "euler/steps=2", "euler/steps=3"]
     assert "note: method given on the command line" in proc.stdout
     assert proc.stdout.count("speedup x") == 1, "one report at the end of the multirun"
