@@ -29,22 +29,26 @@ IDENTITY = ["point_id", "run_id", "file", "experiment", "variant", "method", "pa
 ALIASES = {"time": "latency", "e2e": "latency", "memory": "peak_memory", "mem": "peak_memory",
            "flop": "flops", "steps": "nfe", "per_item": "latency_per_item"}
 _NO_CI = "single value, no CI"
-DERIVED_IDENTITY = ["key", "setting", "match", "method_config", "paired_with"]
+DERIVED_IDENTITY = ["key", "setting", "seedless", "match", "method_config", "paired_with"]
 
 
 def _config(first: pd.Series) -> dict[str, Any]:
     return json.loads(first["config"]) if isinstance(first.get("config"), str) else {}
 
 
-def setting_of(first: pd.Series) -> str:
+def setting_of(first: pd.Series, across_seeds: bool = False) -> str:
     """What must be equal for two points to be compared: the full point config except the method
     (task incl. metric settings, model, hardware incl. threads and dtype, seed, timing policy), the
-    device, and the folder the results came from."""
+    device, and the folder the results came from. ``across_seeds``: the same without the seed, so
+    that seeds of one setting can be taken as replicates."""
     cfg = _config(first)
     cfg.pop("method", None)
     cfg.pop("paired_with", None)
+    group = [k for k in GROUP if not (across_seeds and k == "seed")]
+    if across_seeds:
+        cfg.pop("seed", None)
     folder = str(Path(first["file"]).parent) if isinstance(first.get("file"), str) else ""
-    key = json.dumps([cfg, first.get("device_name"), folder, [first.get(k) for k in GROUP]], sort_keys=True,
+    key = json.dumps([cfg, first.get("device_name"), folder, [first.get(k) for k in group]], sort_keys=True,
                      default=str)
     return hashlib.sha256(key.encode()).hexdigest()[:12]
 
@@ -74,7 +78,8 @@ def _ident(first: pd.Series) -> dict[str, Any]:
     key = first.get("file") if isinstance(first.get("file"), str) else f"{first.get('run_id')}/{first.get('point_id')}"
     cfg = _config(first)
     return {k: first.get(k) for k in IDENTITY} | {
-        "key": key, "setting": setting_of(first), "match": match_key(first),
+        "key": key, "setting": setting_of(first), "seedless": setting_of(first, across_seeds=True),
+        "match": match_key(first),
         "method_config": _canonical(cfg.get("method")), "paired_with": _canonical(cfg.get("paired_with"))}
 
 

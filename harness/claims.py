@@ -11,6 +11,13 @@ results folder, keyed by point id), measures each check with its CI, and gives a
 - not comparable here: the measurement ran on a device type the claim cannot be judged on
   (a GPU speed claim measured on CPU); the measured value is still shown.
 
+Seeds are replicates. One seed's interval describes one draw of noise, samples and prompts (a
+FID difference moved from +1.5 [0.4, 2.4] at seed 0 to +3.0 [2.0, 4.0] at seed 1), so a claim is
+measured at several seeds (``seeds:`` in its file; default 3 when a check is on a quality metric,
+else 1), every check is estimated per seed, and the verdict is judged on the interval across seeds:
+a t-interval on the per-seed values (on their logs for speedups and ratios). Per-seed values and
+verdicts are shown, and seeds that disagree are said to.
+
 Thresholds: for ``speedup``/``ratio`` the tolerance is relative (at_least: claimed * (1 - tol));
 for ``difference``/``value`` it is absolute (at_least: claimed - tol); ``within`` uses both sides.
 """
@@ -22,14 +29,15 @@ from dataclasses import MISSING, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import yaml
 
 from harness import fmt
-from harness.analysis import ALIASES, estimates
+from harness.analysis import ALIASES, estimates, is_quality
 from harness.contrast import KINDS as CONTRASTS
 from harness.contrast import contrast
-from harness.stats import Estimate
+from harness.stats import Estimate, log_ratio_t_ci, mean_t_ci
 
 CLAIMS_DIR = Path(__file__).resolve().parent.parent / "conf" / "claims"
 KINDS = CONTRASTS | {"value": "method"}
@@ -37,6 +45,7 @@ RULES = ("at_least", "at_most", "within")
 DEVICE_TYPES = ("cpu", "cuda")
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE, NOT_COMPARABLE = (
     "reproduced", "not reproduced", "inconclusive", "not comparable here")
+QUALITY_SEEDS = 3  # default seeds behind a claim with a quality check
 
 
 class ClaimError(ValueError):
@@ -95,6 +104,7 @@ class Claim:
     baseline: str | None = None
     overrides: tuple[str, ...] = ()
     notes: str = ""
+    seeds: int | None = None  # seeds the verdict needs; None: 3 if a check is on a quality metric, else 1
 
     def __post_init__(self) -> None:
         bad = [d for d in self.comparable_on if d not in DEVICE_TYPES]
@@ -105,6 +115,14 @@ class Claim:
             raise ClaimError(f"claim {self.id}: needs at least one check")
         if self.baseline is None and any(c.kind != "value" for c in self.checks):
             raise ClaimError(f"claim {self.id}: checks other than 'value' need a baseline")
+        if self.seeds is not None and (not isinstance(self.seeds, int) or self.seeds < 1):
+            raise ClaimError(f"claim {self.id}: seeds must be an integer >= 1, got {self.seeds!r}")
+
+    @property
+    def seeds_needed(self) -> int:
+        if self.seeds is not None:
+            return self.seeds
+        return QUALITY_SEEDS if any(is_quality(ALIASES.get(c.metric, c.metric)) for c in self.checks) else 1
 
 
 def parse_claim(cid: str, data: dict[str, Any]) -> Claim:
@@ -134,13 +152,21 @@ def load_claims(claims_dir: str | Path = CLAIMS_DIR, ids: list[str] | None = Non
     return [parse_claim(f.stem, yaml.safe_load(f.read_text()) or {}) for f in files]
 
 
-def _points(claim: Claim, run: bool) -> tuple[pd.DataFrame, list[str]]:
-    """Rows of the claim's baseline and method points, running those not finished yet."""
+def default_seeds(claim: Claim) -> list[int]:
+    """The experiment's seed and the ones after it, as many as the claim needs."""
+    from harness.plan import compose_config
+
+    first = int(compose_config([f"experiment={claim.experiment}", *claim.overrides]).seed)
+    return list(range(first, first + claim.seeds_needed))
+
+
+def _points(claim: Claim, run: bool, seed: int) -> tuple[pd.DataFrame, list[str]]:
+    """Rows of the claim's baseline and method points at ``seed``, running those not finished yet."""
     from harness.plan import compose_config, plan
     from harness.results import is_finished, load, point_file
     from harness.runner import new_run_id, run_point
 
-    cfg = compose_config([f"experiment={claim.experiment}", *claim.overrides])
+    cfg = compose_config([f"experiment={claim.experiment}", *claim.overrides, f"seed={seed}"])
     planned = {p.variant: p for p in plan(cfg)}
     wanted = [v for v in (claim.baseline, claim.method) if v]
     missing = [v for v in wanted if v not in planned]
@@ -151,15 +177,15 @@ def _points(claim: Claim, run: bool) -> tuple[pd.DataFrame, list[str]]:
     for v in wanted:
         p = planned[v]
         if is_finished(cfg.results_dir, p.point_id):
-            log.append(f"{v}: finished earlier ({p.point_id}), reused")
+            log.append(f"{v} seed={seed}: finished earlier ({p.point_id}), reused")
         elif not run:
-            raise ClaimError(f"claim {claim.id}: point {v} has no finished result in {cfg.results_dir} and "
-                             "--no-run was given")
+            raise ClaimError(f"claim {claim.id}: point {v} seed={seed} has no finished result in "
+                             f"{cfg.results_dir} and --no-run was given")
         else:
-            print(f"[{claim.id}] running {v}", flush=True)
+            print(f"[{claim.id}] running {v} seed={seed}", flush=True)
             status, _ = run_point(p, run_id=run_id, experiment=cfg.experiment_name, results_dir=cfg.results_dir,
                                   baseline=claim.baseline)
-            log.append(f"{v}: measured now ({status})")
+            log.append(f"{v} seed={seed}: measured now ({status})")
     return load(*[point_file(cfg.results_dir, planned[v].point_id) for v in wanted]), log
 
 
@@ -180,37 +206,76 @@ def _measure(check: Check, est: pd.DataFrame, claim: Claim, confidence: float) -
 
 
 @dataclass
+class CheckResult:
+    check: Check
+    estimate: Estimate  # across seeds (the one the verdict is judged on), or the single seed's
+    verdict: str
+    per_seed: dict[int, tuple[Estimate, str]]  # seed -> (estimate, verdict)
+
+    @property
+    def seeds_disagree(self) -> bool:
+        return len({v for _, v in self.per_seed.values()}) > 1
+
+
+@dataclass
 class Verdict:
     claim: Claim
     verdict: str
     reason: str
-    checks: list[tuple[Check, Estimate | None, str]]
+    checks: list[CheckResult]
     measured_on: str
     log: list[str]
+    seeds: list[int]
 
 
-def evaluate(claim: Claim, run: bool = True, confidence: float = 0.95) -> Verdict:
-    """Run what is missing and judge every check. Raises ``ClaimError`` when no verdict is possible."""
-    rows, log = _points(claim, run)
-    failed = rows[rows.status != "ok"].drop_duplicates("variant")
-    if len(failed):
-        first = failed.iloc[0]
-        raise ClaimError(f"claim {claim.id}: point {first.variant} failed: {str(first.error).splitlines()[0]}")
-    est = estimates(rows, confidence)
+def across_seeds(kind: str, per_seed: list[Estimate], confidence: float = 0.95) -> Estimate:
+    """Seeds as replicates: the mean of per-seed values with a t-interval over seeds (geometric mean
+    and t on logs for ratios). One seed: its own estimate and interval."""
+    if len(per_seed) == 1:
+        return per_seed[0]
+    values = np.array([e.value for e in per_seed], dtype=float)
+    if kind in ("speedup", "ratio") and (values > 0).all():
+        e = log_ratio_t_ci(np.log(values), confidence)
+        return Estimate(e.value, e.low, e.high, f"geometric mean over {len(values)} seeds, t-interval on logs")
+    e = mean_t_ci(values, confidence)
+    return Estimate(e.value, e.low, e.high, f"mean over {len(values)} seeds, t-interval across seeds")
+
+
+def evaluate(claim: Claim, run: bool = True, confidence: float = 0.95, seeds: list[int] | None = None) -> Verdict:
+    """Run what is missing at every seed and judge every check on the interval across seeds.
+    Raises ``ClaimError`` when no verdict is possible."""
+    seeds = list(seeds) if seeds else default_seeds(claim)
+    log: list[str] = []
+    per_seed: dict[int, list[Estimate]] = {}
+    rows = None
+    for seed in seeds:
+        rows, seed_log = _points(claim, run, seed)
+        log += seed_log
+        failed = rows[rows.status != "ok"].drop_duplicates("variant")
+        if len(failed):
+            first = failed.iloc[0]
+            raise ClaimError(f"claim {claim.id}: point {first.variant} seed={seed} failed: "
+                             f"{str(first.error).splitlines()[0]}")
+        est = estimates(rows, confidence)
+        per_seed[seed] = [_measure(check, est, claim, confidence) for check in claim.checks]
     device = str(rows.device.iloc[0])
     kind = device.split(":")[0]
     measured_on = f"{rows.device_name.iloc[0]} ({device}), {int(rows.threads.iloc[0])} threads"
     checks = []
-    for check in claim.checks:
-        m = _measure(check, est, claim, confidence)
-        checks.append((check, m, check.judge(m)))
+    for i, check in enumerate(claim.checks):
+        mine = {s: per_seed[s][i] for s in seeds}
+        est = across_seeds(check.kind, list(mine.values()), confidence)
+        checks.append(CheckResult(check, est, check.judge(est), {s: (e, check.judge(e)) for s, e in mine.items()}))
     if kind not in claim.comparable_on:
         return Verdict(claim, NOT_COMPARABLE, f"measured on {kind}; the claim was made on {claim.claimed_on} and is "
-                       f"comparable only on {', '.join(claim.comparable_on)}", checks, measured_on, log)
-    verdicts = [v for _, _, v in checks]
+                       f"comparable only on {', '.join(claim.comparable_on)}", checks, measured_on, log, seeds)
+    verdicts = [c.verdict for c in checks]
     overall = NOT_REPRODUCED if NOT_REPRODUCED in verdicts else INCONCLUSIVE if INCONCLUSIVE in verdicts \
         else REPRODUCED
-    return Verdict(claim, overall, "", checks, measured_on, log)
+    if len(seeds) < claim.seeds_needed and overall != INCONCLUSIVE:
+        return Verdict(claim, INCONCLUSIVE, f"{len(seeds)} seed(s) measured, the claim needs {claim.seeds_needed}; "
+                       f"the checks alone say {overall}", checks, measured_on, log, seeds)
+    return Verdict(claim, overall, "", checks, measured_on, log, seeds)
 
 
 def render(v: Verdict) -> str:
@@ -221,8 +286,16 @@ def render(v: Verdict) -> str:
              f"  baseline {c.baseline or '-'} vs method {c.method} (experiment {c.experiment}"
              + (f", {' '.join(c.overrides)}" if c.overrides else "") + ")"]
     lines += [f"  point {line}" for line in v.log]
-    for check, est, verdict in v.checks:
-        lines.append(f"  check: {check.describe()}; measured {fmt.estimate(est)} ({est.estimator}) -> {verdict}")
+    lines.append(f"  seeds: {', '.join(map(str, v.seeds))} (the claim needs {c.seeds_needed})")
+    for r in v.checks:
+        lines.append(f"  check: {r.check.describe()}; measured {fmt.estimate(r.estimate)} ({r.estimate.estimator}) "
+                     f"-> {r.verdict}")
+        if len(r.per_seed) > 1:
+            lines.append("    per seed: " + "; ".join(f"{s}: {fmt.estimate(e)} {verdict}"
+                                                    for s, (e, verdict) in r.per_seed.items()))
+            if r.seeds_disagree:
+                lines.append("    the seeds' own verdicts differ; the verdict above is judged on the interval "
+                             "across seeds")
     lines.append(f"  VERDICT: {v.verdict.upper()}" + (f" ({v.reason})" if v.reason else ""))
     if c.notes:
         lines.append(f"  note: {c.notes}")

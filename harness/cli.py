@@ -169,6 +169,16 @@ def budget_main(argv: list[str]) -> int:
     return 0
 
 
+def _seed_list(text: str) -> list[int]:
+    try:
+        seeds = [int(s) for s in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected comma-separated integer seeds, e.g. 0,1,2") from None
+    if len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: seeds must be distinct and >= 0")
+    return seeds
+
+
 def claims_main(argv: list[str]) -> int:
     from harness.claims import CLAIMS_DIR, ClaimError, evaluate, load_claims, render
 
@@ -180,22 +190,26 @@ def claims_main(argv: list[str]) -> int:
     p.add_argument("--set", action="append", default=[], metavar="OVERRIDE",
                    help="extra Hydra override for every claim, after the claim's own (e.g. --set hardware=cuda "
                         "to check a GPU claim on this machine's GPU); repeatable")
+    p.add_argument("--seeds", type=_seed_list, metavar="S1,S2,...",
+                   help="the seeds behind every claim (replicates), e.g. 0,1,2; default: the experiment's seed "
+                        "and the next ones, as many as each claim needs (its `seeds:`, 3 for quality checks)")
     args = p.parse_args(argv)
     summary, failed = [], 0
     for claim in load_claims(args.claims_dir, args.ids or None):
         claim = replace(claim, overrides=(*claim.overrides, *args.set))
         try:
-            v = evaluate(claim, run=not args.no_run)
+            v = evaluate(claim, run=not args.no_run, seeds=args.seeds)
         except (ClaimError, ValueError, RuntimeError) as exc:  # bad config or point: say why, go on
             failed += 1
             print(f"[{claim.id}] NO VERDICT: {type(exc).__name__}: {exc}\n", flush=True)
-            summary.append((claim.id, "-", "-", "-", "no verdict"))
+            summary.append((claim.id, "-", "-", "-", "-", "no verdict"))
             continue
         print(render(v) + "\n", flush=True)
-        summary.append((claim.id, "; ".join(f"{c.metric} {c.kind} {c.claimed:g}" for c, _, _ in v.checks)
-                        + f" on {claim.claimed_on}", "; ".join(fmt.estimate(e) for _, e, _ in v.checks),
-                        v.measured_on.split(",")[0], v.verdict))
-    print(fmt.table(["claim", "claimed", "measured [95% CI]", "measured on", "verdict"], summary, markdown=True))
+        summary.append((claim.id, "; ".join(f"{r.check.metric} {r.check.kind} {r.check.claimed:g}" for r in v.checks)
+                        + f" on {claim.claimed_on}", "; ".join(fmt.estimate(r.estimate) for r in v.checks),
+                        str(len(v.seeds)), v.measured_on.split(",")[0], v.verdict))
+    print(fmt.table(["claim", "claimed", "measured [95% CI]", "seeds", "measured on", "verdict"], summary,
+                    markdown=True))
     return 1 if failed else 0
 
 

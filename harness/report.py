@@ -88,6 +88,45 @@ def summarize(rows: pd.DataFrame, baseline: str | None = None, confidence: float
     return table
 
 
+def across_seeds(summary: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
+    """Seeds as replicates: per variant of a setting measured at several seeds, the geometric mean of
+    the per-seed speedups and the mean of the per-seed quality deltas and qualities, each with a
+    t-interval across seeds (one seed's interval does not describe the next seed's value:
+    docs/analysis.md). Empty when no setting has two seeds."""
+    from harness.stats import log_ratio_t_ci, mean_t_ci
+
+    ok = summary[summary.status == "ok"]
+    out = []
+    for (_, variant), grp in ok.groupby(["seedless", "variant"], sort=False):
+        if grp.seed.nunique() < 2:
+            continue
+        rec = {"variant": variant, "baseline": grp.baseline.iloc[0], "seeds": grp.seed.nunique(),
+               "setting_label": grp.setting_label.iloc[0], "quality": grp["quality"].iloc[0]}
+        sp = grp.speedup.dropna()
+        if len(sp) >= 2 and (sp > 0).all():
+            e = log_ratio_t_ci(np.log(sp.to_numpy(dtype=float)), confidence)
+            rec |= {"speedup": e.value, "speedup_low": e.low, "speedup_high": e.high}
+        for col in ("delta", rec["quality"]):
+            vals = grp[col].dropna() if col in grp else []
+            if len(vals) >= 2:
+                e = mean_t_ci(vals.to_numpy(dtype=float), confidence)
+                rec |= {col: e.value, f"{col}_low": e.low, f"{col}_high": e.high}
+        out.append(rec)
+    return pd.DataFrame(out)
+
+
+def render_across_seeds(seeds: pd.DataFrame, markdown: bool = False) -> str:
+    q = seeds["quality"].iloc[0]
+    header = ["variant", "seeds", "speedup x (gmean [t CI])", f"d{_label(q)} (mean [t CI])",
+              f"{_label(q)} (mean [t CI])"]
+    g = lambda r, k: r.get(k, np.nan)  # noqa: E731
+    body = [[r.variant + (" (baseline)" if r.variant == r.baseline else ""), str(r.seeds),
+             fmt.ci(g(r, "speedup"), g(r, "speedup_low"), g(r, "speedup_high")),
+             "" if r.variant == r.baseline else fmt.ci(g(r, "delta"), g(r, "delta_low"), g(r, "delta_high")),
+             fmt.ci(g(r, q), g(r, f"{q}_low"), g(r, f"{q}_high"))] for _, r in seeds.iterrows()]
+    return fmt.table(header, body, markdown=markdown)
+
+
 def _label(quality: str | None) -> str:
     return (quality or "quality").upper() if quality in ("fid", "kid", "bleu") else (quality or "quality")
 
@@ -170,6 +209,12 @@ def report(paths: list[str | Path], baseline: str | None = None, out_dir: str | 
     q = summary["quality"].iloc[0] if "quality" in summary and len(summary) else None
     text = render_markdown(summary) if markdown else render_text(summary)
     lines = [text, "", *context_lines(rows, summary)]
+    seeds = across_seeds(summary) if len(summary) else pd.DataFrame()
+    if len(seeds):
+        used = ", ".join(map(str, sorted(summary.seed.unique())))
+        lines += ["", f"across seeds (replicates: t-intervals over seeds {used}; judge quality claims on these, "
+                  "not on one seed's bootstrap interval)",
+                  render_across_seeds(seeds, markdown)]
     if out_dir is not None:
         files = pareto_plot(summary, Path(out_dir) / f"pareto_{q or 'quality'}_latency", quality=q) if q else []
         lines.append("plot: " + (", ".join(map(str, files)) or "none"))

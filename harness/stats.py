@@ -152,3 +152,13 @@ def log_ratio_t_ci(log_ratios: np.ndarray | list[float], confidence: float = 0.9
     half = stats.t.ppf((1 + confidence) / 2, len(r) - 1) * r.std(ddof=1) / np.sqrt(len(r))
     return Estimate(float(np.exp(mean)), float(np.exp(mean - half)), float(np.exp(mean + half)),
                     "geometric mean over points, t-interval on log ratios")
+
+
+def mean_t_ci(values: np.ndarray | list[float], confidence: float = 0.95) -> Estimate:
+    """Mean with a Student t-interval; for replicates such as per-seed estimates."""
+    v = np.asarray(values, dtype=float)
+    mean = float(v.mean())
+    if len(v) < 2:
+        return Estimate(mean, float("nan"), float("nan"), "single value, no CI")
+    half = stats.t.ppf((1 + confidence) / 2, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v))
+    return Estimate(mean, mean - half, mean + half, f"mean, t-interval (n={len(v)})")

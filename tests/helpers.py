@@ -40,7 +40,8 @@ def synthetic_point(variant: str, latencies: list[float] | np.ndarray, quality: 
               "seed": seed}
     if abba is not None:
         config["paired_with"] = {"name": abba[0].split("/")[0], "label": abba[0]}
-    base = {"run_id": run_id, "point_id": hashlib.sha256(variant.encode()).hexdigest()[:16],
+    ident = variant if seed == 0 else f"{variant}|seed={seed}"  # one file per point and seed
+    base = {"run_id": run_id, "point_id": hashlib.sha256(ident.encode()).hexdigest()[:16],
             "created_at": created_at or datetime(2026, 1, 1, tzinfo=timezone.utc), "status": "ok", "task": "t",
             "model": "m", "method": method, "variant": variant, "seed": seed, "batch_size": 8, "hardware": "cpu",
             "device": "cpu", "device_name": device_name, "threads": 1, "baseline": None,

@@ -193,3 +193,26 @@ def test_small_samples_use_welch_and_keep_their_coverage() -> None:
         est = speedup_ci(rng.lognormal(0, 0.1, 7), rng.lognormal(0, 0.1, 7))
         hits += est.low <= 1.0 <= est.high
     assert "Welch" in est.estimator and 0.91 <= hits / trials <= 0.99
+
+
+def test_report_takes_seeds_as_replicates(tmp_path: Path) -> None:
+    from harness.report import across_seeds, report
+
+    rng = np.random.default_rng(7)
+    pts, deltas = [], []
+    for seed in (0, 1, 2):
+        shared = rng.normal(0, 1, 40)
+        d = 1.0 + seed  # the seed-to-seed spread of the difference: 1, 2, 3
+        deltas.append(d)
+        pts.append(synthetic_point("a/steps=50", rng.lognormal(0, 0.02, 20), 10.0, 10 + shared, seed=seed,
+                                   baseline="a/steps=50", run_id=f"s{seed}"))
+        pts.append(synthetic_point("b/steps=5", rng.lognormal(np.log(0.25), 0.02, 20), 10 + d, 10 + d + shared,
+                                   seed=seed, baseline="a/steps=50", run_id=f"s{seed}"))
+    folder = write_set(tmp_path, *pts)
+    seeds = across_seeds(summarize(load(folder))).set_index("variant")
+    b = seeds.loc["b/steps=5"]
+    assert b.seeds == 3 and b.delta == pytest.approx(2.0)
+    half = 4.303 * np.std(deltas, ddof=1) / np.sqrt(3)  # t(0.975, 2)
+    assert b.delta_low == pytest.approx(2.0 - half, abs=1e-3) and b.delta_high == pytest.approx(2.0 + half, abs=1e-3)
+    assert 3.5 < b.speedup < 4.5
+    assert "across seeds (replicates: t-intervals over seeds 0, 1, 2" in report([folder])

@@ -7,7 +7,16 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness.claims import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, Check, ClaimError, load_claims, parse_claim
+from harness.claims import (
+    INCONCLUSIVE,
+    NOT_REPRODUCED,
+    REPRODUCED,
+    Check,
+    ClaimError,
+    across_seeds,
+    load_claims,
+    parse_claim,
+)
 from harness.cli import main
 from harness.plan import plan
 from harness.stats import Estimate
@@ -53,6 +62,22 @@ def test_verdict_rules_against_the_ci() -> None:
     assert within.judge(Estimate(1.0, float("nan"), float("nan"), "exact")) == REPRODUCED  # no CI: the value
 
 
+def test_seeds_as_replicates() -> None:
+    per_seed = [Estimate(v, v - 1, v + 1, "paired") for v in (1.0, 2.0, 3.0)]
+    e = across_seeds("difference", per_seed)
+    assert e.value == 2.0 and e.low == pytest.approx(2 - 4.303 * 1 / 3 ** 0.5, abs=1e-3)  # t(0.975, 2) = 4.303
+    r = across_seeds("speedup", [Estimate(v, v, v, "x") for v in (2.0, 8.0)])
+    assert r.value == pytest.approx(4.0) and "geometric mean over 2 seeds" in r.estimator
+    assert across_seeds("difference", per_seed[:1]) is per_seed[0]  # one seed: its own interval
+    quality = parse_claim("q", GOOD)
+    cost = parse_claim("c", {**GOOD, "checks": [{"metric": "latency", "kind": "speedup", "claimed": 2,
+                                                 "rule": "at_least"}]})
+    assert quality.seeds_needed == 3 and cost.seeds_needed == 1
+    assert parse_claim("s", {**GOOD, "seeds": 5}).seeds_needed == 5
+    with pytest.raises(ClaimError, match="seeds must be an integer >= 1"):
+        parse_claim("s", {**GOOD, "seeds": 0})
+
+
 def test_every_registered_claim_names_points_of_its_experiment() -> None:
     claims = load_claims()
     assert len(claims) >= 4
@@ -78,6 +103,17 @@ def test_claims_end_to_end_on_the_embedded_model(tmp_path: Path, capsys: pytest.
     assert "check: nfe ratio (method / baseline) claimed 1, rule in [1, 1]; measured 1 " in out
     assert out.count("measured now (ok)") == 2 and out.count("finished earlier") == 2  # the second claim reused
     assert "| nfe_equal |" in out
+    # A quality claim: 3 seeds by default; here two, chosen on the command line, judged across them.
+    fid = {**nfe, "checks": [{"metric": "fid", "kind": "difference", "claimed": 0, "rule": "within",
+                              "tolerance": 1000}]}
+    (tmp_path / "claims" / "fid_close.yaml").write_text(yaml.safe_dump(fid))
+    assert main(["claims", "--claims-dir", str(tmp_path / "claims"), "--seeds", "0,1", "fid_close"]) == 0
+    out = capsys.readouterr().out
+    assert "seeds: 0, 1 (the claim needs 3)" in out and "per seed: 0: " in out and "; 1: " in out
+    assert "mean over 2 seeds, t-interval across seeds" in out
+    assert "VERDICT: INCONCLUSIVE (2 seed(s) measured, the claim needs 3; the checks alone say reproduced)" in out
+    assert out.count("seed=1: measured now (ok)") == 2 and out.count("seed=0: finished earlier") == 2
+    assert "| fid_close |" in out and "| 2 |" in out  # the summary names the seeds behind the verdict
     # --no-run judges what exists; a claim whose points are missing gets no verdict and exit 1
     (tmp_path / "claims" / "missing.yaml").write_text(yaml.safe_dump({**nfe, "baseline": "ddim/steps=20"}))
     assert main(["claims", "--claims-dir", str(tmp_path / "claims"), "--no-run", "missing"]) == 1
