@@ -99,28 +99,54 @@ def pareto_main(argv: list[str]) -> int:
 
 
 def compare_main(argv: list[str]) -> int:
-    from harness.compare import EXIT_ERROR, CompareError, compare, render
-    from harness.results import load
+    from harness.compare import EXIT_ERROR, CompareError, compare, load_side, render
 
-    p = _parser("compare", "Compare result set B against A, point by point, with verdicts. Exit codes: 0 no "
-                "regression, 1 regression, 2 inconclusive only, 3 error (unreadable input or unmatched points).")
-    p.add_argument("a", help="result folder or file: the reference (old commit, old GPU)")
-    p.add_argument("b", help="result folder or file: the candidate")
-    p.add_argument("--metrics", help="comma-separated metrics (default: latency and every quality metric)")
+    p = _parser("compare", "Compare result set B against A, point by point, with the run as the unit. Exit codes: 0 "
+                "no regression, 1 regression or a changed deterministic metric, 2 inconclusive only, 3 error "
+                "(unreadable input, unmatched points, --strict on a busy machine).")
+    p.add_argument("a", help="the reference (old commit, old GPU): result folders or files, a quoted glob of them "
+                   "('results/aa/run*'), or run ids; comma-separated; each measurement of a point is one run")
+    p.add_argument("b", help="the candidate, as A")
+    p.add_argument("--metrics", help="comma-separated metrics (default: latency, every quality metric and every "
+                   "deterministic co-metric)")
     p.add_argument("--margin", type=float, default=0.05, help="relative change that matters (default 0.05)")
+    p.add_argument("--noise", action="append", default=None, metavar="PATH",
+                   help="noise profile(s) from `harness aa`, or folders holding them (default: every "
+                   "noise_profile.json under results/); 'none' to use none")
+    p.add_argument("--paired", action="store_true", help="run i of A ran next to run i of B (interleaved rounds)")
+    p.add_argument("--runs-root", default="results", help="where to look up run ids (default: results)")
+    p.add_argument("--strict", action="store_true", help="refuse (exit 3) when a run was measured on a busy machine")
     p.add_argument("--allow-unmatched", action="store_true", help="points in only one set are listed, not an error")
     args = p.parse_args(argv)
     try:
-        c = compare(load(args.a), load(args.b), args.metrics.split(",") if args.metrics else None, args.margin)
+        profiles = _profiles(args.noise)
+        c = compare(load_side(args.a, args.runs_root), load_side(args.b, args.runs_root),
+                    args.metrics.split(",") if args.metrics else None, args.margin, profiles=profiles,
+                    paired=args.paired)
     except (CompareError, FileNotFoundError, KeyError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     print(render(c, args.margin))
+    if profiles:
+        print("noise profiles read: " + ", ".join(p.path for p in profiles))
     if (c.only_a or c.only_b) and not args.allow_unmatched:
         print("error: some points are in only one result set (see above); --allow-unmatched to accept",
               file=sys.stderr)
         return EXIT_ERROR
+    if c.busy and args.strict:
+        print("error: --strict and the machine was not quiet during some runs (see the warning above)", file=sys.stderr)
+        return EXIT_ERROR
     return c.exit_code
+
+
+def _profiles(given: list[str] | None) -> list:
+    from harness.noise import load_profiles
+
+    if given == ["none"]:
+        return []
+    if given is None:
+        return load_profiles(["results"]) if Path("results").is_dir() else []
+    return load_profiles(given)
 
 
 def history_main(argv: list[str]) -> int:
@@ -128,18 +154,93 @@ def history_main(argv: list[str]) -> int:
     from harness.plot import history_plot
     from harness.results import load
 
-    p = _parser("history", "Each point's metric over many runs (dates, commits, GPUs) and where it first changed.")
+    p = _parser("history", "Each point's metric over many runs (dates, commits, GPUs) and its persistent changes "
+                "(change points confirmed by later runs).")
     p.add_argument("results", nargs="+", help="result folders or files, all runs together")
     p.add_argument("--metric", default="latency")
     p.add_argument("--margin", type=float, default=0.05)
+    p.add_argument("--confirm", type=int, default=2, help="runs after a change that must confirm it (default 2)")
     p.add_argument("--out", help="folder to write the plot to (default: no plot)")
     args = p.parse_args(argv)
-    h = history(load(*args.results), args.metric, args.margin)
-    print(render_history(h, args.metric))
+    h = history(load(*args.results), args.metric, args.margin, min_segment=args.confirm)
+    print(render_history(h, args.metric, args.margin))
     if args.out:
         files = history_plot(h, Path(args.out) / f"history_{args.metric}", args.metric)
         print("plot: " + ", ".join(map(str, files)))
     return 0
+
+
+def _split_overrides(argv: list[str]) -> tuple[list[str], list[str]]:
+    """Hydra overrides (``key=value``, ``+key=value``) apart from this command's own flags."""
+    over = [a for a in argv if "=" in a and not a.startswith("-")]
+    return over, [a for a in argv if a not in over]
+
+
+def aa_main(argv: list[str]) -> int:
+    from harness import noise
+    from harness.plan import compose_config
+    from harness.reruns import RerunError, aa_runs
+    from harness.results import load
+
+    p = _parser("aa", "A/A noise profile: R reruns of an experiment, each in a fresh process; writes the between- and "
+                "within-run spread of every point (noise_profile.json) for `compare`, and marks unstable points. "
+                "Hydra overrides (experiment=..., profile=smoke) go anywhere on the line.")
+    p.add_argument("--runs", type=int, default=5, help="fresh-process runs (default 5)")
+    p.add_argument("--out", help="folder for the runs and the profile (default: the experiment's results folder + -aa)")
+    p.add_argument("--max-sd", type=float, default=noise.MAX_BETWEEN_SD,
+                   help="between-run sd of log latency above which a point is unstable (default "
+                   f"{noise.MAX_BETWEEN_SD})")
+    p.add_argument("--margin", type=float, default=0.05, help="margin for the detectable-effect table (default 0.05)")
+    overrides, rest = _split_overrides(argv)
+    args = p.parse_args(rest)
+    out = Path(args.out or f"{compose_config(overrides).results_dir}-aa")
+    try:
+        folders = aa_runs(out, overrides, args.runs)
+    except (RerunError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    prof = noise.build(load(*folders), args.max_sd)
+    path = noise.save(prof, out / noise.FILE_NAME)
+    print(noise.render(prof, args.margin))
+    print(f"noise profile: {path} (compare reads every noise_profile.json under results/, or --noise {path})")
+    return 0
+
+
+def ab_main(argv: list[str]) -> int:
+    from harness.compare import EXIT_ERROR, CompareError, compare, render
+    from harness.plan import compose_config
+    from harness.reruns import RerunError, ab_runs, remove_trees, resolve_side
+    from harness.results import load
+
+    p = _parser("ab", "Interleaved A/B on this machine: two code versions run the same experiment alternately in "
+                "fresh processes (A B B A ...), judged on the per-round ratios. Exit codes as compare. Hydra "
+                "overrides go anywhere on the line.")
+    p.add_argument("a", help="reference: a git ref (HEAD~1, a branch), a checkout folder, or python:/path/to/python")
+    p.add_argument("b", help="candidate, as A ('.' is this checkout as it is, uncommitted changes included)")
+    p.add_argument("--rounds", type=int, default=4, help="rounds; each runs both sides once (default 4)")
+    p.add_argument("--out", help="folder for the runs (default: the experiment's results folder + -ab)")
+    p.add_argument("--margin", type=float, default=0.05)
+    p.add_argument("--metrics", help="comma-separated metrics (default as compare)")
+    p.add_argument("--keep-trees", action="store_true", help="keep the git worktrees made for refs")
+    overrides, rest = _split_overrides(argv)
+    args = p.parse_args(rest)
+    out = Path(args.out or f"{compose_config(overrides).results_dir}-ab")
+    trees = out / "trees"
+    try:
+        a, b = resolve_side(args.a, trees), resolve_side(args.b, trees)
+        fa, fb = ab_runs(out, a, b, overrides, args.rounds)
+        c = compare(load(*fa), load(*fb), args.metrics.split(",") if args.metrics else None, args.margin,
+                    paired=True)
+    except (RerunError, CompareError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    finally:
+        if not args.keep_trees:
+            remove_trees(trees)
+    print(f"A = {a.label}{f' ({a.git_ref[:12]})' if a.git_ref else ''}, B = {b.label}"
+          f"{f' ({b.git_ref[:12]})' if b.git_ref else ''}; {args.rounds} rounds in {out}")
+    print(render(c, args.margin))
+    return c.exit_code
 
 
 def budget_main(argv: list[str]) -> int:
@@ -214,7 +315,7 @@ def claims_main(argv: list[str]) -> int:
 
 
 SUBCOMMANDS = {"report": report_main, "pareto": pareto_main, "compare": compare_main, "history": history_main,
-               "budget": budget_main, "claims": claims_main}
+               "budget": budget_main, "claims": claims_main, "aa": aa_main, "ab": ab_main}
 
 
 def main(argv: list[str] | None = None) -> int:

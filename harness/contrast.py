@@ -4,17 +4,25 @@
 ``budget`` (ties) and ``claims`` (checks) all call ``contrast`` with two rows of
 ``harness.analysis.estimates`` and get back the estimate, its CI and the estimator's name.
 
-Which estimator, in order:
+Which estimator, in order (two measured points, ``contrast``):
 - ratio or speedup of repeated samples (latency):
   - ABBA-paired when the other point timed this very baseline in alternation with itself (same
-    setting, its ``paired_with`` is the baseline's method): block ratios cancel drift;
-  - else the ratio of geometric means with a two-sample interval (``stats.speedup_ci``);
+    setting, its ``paired_with`` is the baseline's method): the median of per-pair ratios of
+    adjacent calls, sign-test CI (``stats.paired_speedup_ci``);
+  - else the ratio of medians with a two-sample bootstrap interval (``stats.speedup_ci``);
 - ratio of single values with bootstrap replicates on both sides (FID): the replicate-wise ratio,
   re-centred; paired when both drew the same resample indices (same seed and n), otherwise an
   independent resample of each, which is valid too;
 - difference of single values with replicates: the replicate-wise difference, re-centred, named
   paired when both drew the same indices;
 - anything else: the exact value, no CI, and the name says so.
+
+Between result sets (``compare``, ``history``, ``ab``) the unit is the run, not the repeat
+(``contrast_runs``): each run of a point gives one estimate (the log of its median latency), and
+the CI of B/A comes from the spread between runs (``stats.run_ratio_ci``: Welch over runs, or
+paired rounds of an interleaved A/B). A side with one run borrows the between-run spread from a
+stored noise profile; without one there is no CI and the verdict is inconclusive. Deterministic
+metrics (``MetricInfo.deterministic``: NFE, FLOPs, token counts) are compared exactly.
 """
 
 from __future__ import annotations
@@ -25,7 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from harness.stats import Estimate, paired_speedup_ci, recentred_bootstrap_ci, speedup_ci
+from harness.stats import Estimate, Spread, paired_speedup_ci, recentred_bootstrap_ci, run_ratio_ci, speedup_ci
 
 KINDS = {"speedup": "baseline / method", "ratio": "method / baseline", "difference": "method - baseline"}
 MIN_REPLICATES = 20
@@ -67,7 +75,7 @@ def contrast(base: pd.Series, other: pd.Series, kind: str, confidence: float = 0
         return e if kind == "speedup" else Estimate(1 / e.value, 1 / e.high, 1 / e.low, e.estimator)
     num, den = (base, other) if kind == "speedup" else (other, base)
     if num.n_samples >= 2 and den.n_samples >= 2:
-        return speedup_ci(num.samples, den.samples, confidence)  # gmean(num) / gmean(den)
+        return speedup_ci(num.samples, den.samples, confidence)  # median(num) / median(den)
     if num.value == den.value:
         return Estimate(1.0, 1.0, 1.0, "identical single values")
     if num.value <= 0 or den.value <= 0:
@@ -100,3 +108,38 @@ def pick(est: pd.DataFrame, key: Any, metric: str) -> pd.Series | None:
     """The estimates row of point ``key`` and ``metric``, or None."""
     sel = est[(est.key == key) & (est.metric == metric)]
     return sel.iloc[0] if len(sel) else None
+
+
+EXACT_SAME, EXACT_DIFFERENT, EXACT_UNSTABLE = ("exact: identical values", "exact: values differ",
+                                               "exact metric varies between runs of one side")
+
+
+def contrast_runs(a_runs: list[pd.Series], b_runs: list[pd.Series], confidence: float = 0.95,
+                  spread_a: Spread | None = None, spread_b: Spread | None = None, paired: bool = False,
+                  exact: bool = False) -> Estimate:
+    """B / A for one point and metric measured in one or more runs per side (estimates rows, one per run).
+
+    - ``exact`` (a deterministic metric): the values themselves; any difference is a change;
+    - repeated samples (latency): runs as units, ``stats.run_ratio_ci`` on the log of each run's
+      median; ``spread_*`` is a noise profile's between-run spread for a side with one run;
+    - single values that every run of a side reproduces (FID at a fixed seed): ``contrast`` of one
+      run per side (the bootstrap replicates' CI);
+    - single values that vary between runs: runs as units, as for latency.
+    """
+    if not a_runs or not b_runs:
+        raise ValueError(f"contrast_runs needs runs on both sides, got {len(a_runs)} and {len(b_runs)}")
+    va = np.array([float(r.value) for r in a_runs])
+    vb = np.array([float(r.value) for r in b_runs])
+    if exact:
+        if len(set(va)) > 1 or len(set(vb)) > 1:
+            return Estimate(math.nan, math.nan, math.nan, EXACT_UNSTABLE)
+        if va[0] == vb[0]:
+            return Estimate(1.0, 1.0, 1.0, EXACT_SAME)
+        ratio = vb[0] / va[0] if va[0] != 0 else math.inf
+        return Estimate(ratio, ratio, ratio, EXACT_DIFFERENT)
+    repeated = any(r.n_samples >= 2 for r in [*a_runs, *b_runs])
+    if not repeated and len(set(va)) == 1 and len(set(vb)) == 1:
+        return contrast(a_runs[0], b_runs[0], "ratio", confidence)
+    if (va <= 0).any() or (vb <= 0).any():
+        return Estimate(math.nan, math.nan, math.nan, "ratio undefined (value <= 0)")
+    return run_ratio_ci(np.log(va), np.log(vb), confidence, spread_a, spread_b, paired)

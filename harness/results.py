@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: machine (state before/after each point, JSON)
 
 SCHEMA = pa.schema([
     # identity
@@ -34,6 +34,9 @@ SCHEMA = pa.schema([
     ("device_count", pa.int64()), ("torch", pa.string()), ("cuda", pa.string()), ("driver", pa.string()),
     ("cpu", pa.string()), ("threads", pa.int64()), ("git_sha", pa.string()), ("hostname", pa.string()),
     ("python", pa.string()), ("libraries", pa.string()),
+    # machine state before and after the point (load, affinity, governor; GPU clocks, power, temperature,
+    # throttling, energy counter): harness.machine, JSON
+    ("machine", pa.string()),
     # what was seen
     ("metric", pa.string()), ("value", pa.float64()), ("unit", pa.string()), ("higher_is_better", pa.bool_()),
     ("sample", pa.int64()), ("stage", pa.string()), ("n", pa.int64()), ("timing", pa.string()),

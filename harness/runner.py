@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 import numpy as np
 import torch
 
-from harness import counters, results, timing
+from harness import counters, machine, results, timing
 from harness.env import environment
 from harness.metrics import info
 from harness.plan import DTYPES, Hardware, Point
@@ -54,7 +54,7 @@ def measure_point(point: Point) -> tuple[list[Observation], str]:
     method = method_cls(method_cls.Config(**point.method))
     prepared = task.prepare(method, point.seed)
     device = torch.device(hw.device)
-    paired = None
+    paired, energy = None, None
     with torch.no_grad():
         if point.paired_with is None:
             m = timing.measure(prepared.call, policy, device)
@@ -62,6 +62,9 @@ def measure_point(point: Point) -> tuple[list[Observation], str]:
             base_cls = lookup("method", point.paired_with["name"])
             base = task.prepare(base_cls(base_cls.Config(**point.paired_with)), point.seed)
             paired, m = timing.measure_interleaved(base.call, prepared.call, policy, device)
+        if device.type == "cuda":  # NVML's energy counter over about a second of calls (None without nvml)
+            per_call = float(np.median(m.samples_s))
+            energy = machine.energy_per_call(prepared.call, hw.device, machine.calls_for(1.0, per_call))
     # Memory and per-stage times from one more call, apart from the timed ones (hooks cost time).
     with torch.no_grad(), counters.peak_memory(device) as mem, \
             timing.time_module_calls(prepared.stage_module, device) as steps:
@@ -70,6 +73,8 @@ def measure_point(point: Point) -> tuple[list[Observation], str]:
     obs += [Observation("latency_cold", m.cold_s, stage="end_to_end")]
     if paired is not None:
         obs += [Observation("latency", s, sample=i, stage="abba_baseline") for i, s in enumerate(paired.samples_s)]
+    if energy is not None:
+        obs.append(Observation("energy", energy, stage="end_to_end"))
     obs += [Observation("latency", s, sample=i, stage=prepared.stage) for i, s in enumerate(steps)]
     for stage, fn in prepared.timed_stages.items():  # extra timed calls a task asks for (e.g. prefill)
         with torch.no_grad():
@@ -95,12 +100,14 @@ def run_point(point: Point, *, run_id: str, experiment: str, results_dir: str,
               baseline: str | None) -> tuple[str, str | None]:
     """Measure one point and write its file; a failure becomes an ``error`` row. Returns (status, error)."""
     status, error, timing_note = "ok", None, None
+    hw = Hardware(**point.hardware)
+    before = machine.snapshot(hw.device)
     try:
         obs, timing_note = measure_point(point)
     except Exception as exc:  # a failed point is a result, and the sweep goes on
         status, error = "error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=-6)}"
         obs = [Observation("error", float("nan"))]
-    hw = Hardware(**point.hardware)
+    after = machine.snapshot(hw.device)
     ident = {
         "run_id": run_id, "point_id": point.point_id, "created_at": datetime.now(timezone.utc),
         "schema_version": results.SCHEMA_VERSION, "experiment": experiment, "status": status, "error": error,
@@ -108,7 +115,7 @@ def run_point(point: Point, *, run_id: str, experiment: str, results_dir: str,
         "variant": point.variant, "params": results.params_json(point.method),
         "config": json.dumps(asdict(point), sort_keys=True, default=str), "seed": point.seed,
         "batch_size": point.task.get("batch_size"), "baseline": baseline, "hardware": hw.name,
-        "device": hw.device, "timing": timing_note,
+        "device": hw.device, "timing": timing_note, "machine": machine.state_json(before, after),
     } | environment(torch.device(hw.device))
     rows = []
     for o in obs:

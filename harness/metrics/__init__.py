@@ -24,6 +24,9 @@ class MetricInfo:
     description: str
     aggregation: str = ""  # how per-item values become the reported value (e.g. "mean over sentences")
     cost: bool = False  # what a method spends (time, evaluations, FLOPs, memory), not a quality
+    # The same code, config and seed give the same value on every run and machine (a count, a hash):
+    # ``compare`` checks it exactly, and a changed value fails a comparison on its own.
+    deterministic: bool = False
 
 
 METRICS: dict[str, MetricInfo] = {
@@ -58,8 +61,10 @@ METRICS: dict[str, MetricInfo] = {
     "latency_cold": MetricInfo("s", False, "first call, before warm-up", "one call", True),
     "latency_per_item": MetricInfo("s/item", False, "latency / batch_size; derived by harness.analysis, not stored",
                                    "median of repeats / batch_size", True),
-    "nfe": MetricInfo("calls/sample", False, "denoiser evaluations per generated sample", "count", True),
-    "flops": MetricInfo("FLOP/sample", False, "FLOPs per generated sample, FlopCounterMode", "count", True),
+    "energy": MetricInfo("J/call", False, "GPU energy of one call: NVML total-energy counter over >= 1 s of calls "
+                         "/ calls (CUDA points with the nvml extra)", "counter difference / calls", True),
+    "nfe": MetricInfo("calls/sample", False, "denoiser evaluations per generated sample", "count", True, True),
+    "flops": MetricInfo("FLOP/sample", False, "FLOPs per generated sample, FlopCounterMode", "count", True, True),
     "peak_memory": MetricInfo("bytes", False, "peak memory during one call of the method", "max", True),
     "peak_memory_increase": MetricInfo("bytes", False, "peak memory during one call minus memory in use before",
                                        "max", True),

@@ -38,7 +38,8 @@ for _name, _meta in {
                                 "mean over problems"),
     "pass_at_1": MetricInfo("", True, "repeated sampling: fraction of correct answers among all samples",
                             "mean over problems and samples"),
-    "tokens_generated": MetricInfo("tokens/call", None, "new tokens of one timed call, all sequences of the batch"),
+    "tokens_generated": MetricInfo("tokens/call", None, "new tokens of one timed call, all sequences of the batch",
+                                   "count", deterministic=True),
 }.items():
     register_metric(_name, _meta)
 

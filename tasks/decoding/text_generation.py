@@ -38,9 +38,10 @@ from tasks.zoo.bytes import nll_stream, stdlib_split
 TOKENIZERS = ("bytes", "auto")
 
 for _name, _meta in {
-    "tokens_generated": MetricInfo("tokens/call", None, "new tokens of one timed call, all sequences of the batch"),
+    "tokens_generated": MetricInfo("tokens/call", None, "new tokens of one timed call, all sequences of the batch",
+                                   "count", deterministic=True),
     "flops_per_token": MetricInfo("FLOP/token", False, "FlopCounterMode FLOPs of one sequence / its new tokens",
-                                  "count", True),
+                                  "count", True, True),
     "token_agreement": MetricInfo("", True, "fraction of generated positions equal to plain greedy decoding's token",
                                   "mean over prompts and positions"),
     "acceptance_rate": MetricInfo("", None, "speculative: accepted draft tokens / drafted tokens"),
