@@ -1,0 +1,109 @@
+"""Interleaved A/B on this machine (``harness ab``): false alarms of a commit against itself, and
+detection of a variant that is really slower.
+
+Each trial is one interleaved A/B: ``--rounds`` rounds of fresh-process runs in the order
+A B, B A, A B, ... (``harness.reruns.ab_runs``), judged by ``compare(..., paired=True)`` on the
+per-round ratios at a 5% margin. Trials of the same commit against itself count false alarms
+(a regression or improvement verdict on any point); trials against a scratch checkout of the same
+commit with one extra matmul after every denoiser call (``--extra N``: an N x N matmul) count
+detections. The slowdown the extra matmul really causes is measured by the trials themselves.
+
+    .venv/bin/python bench/interleaved_ab.py --same 20 --slow 10 --out results/bench_ab
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from harness.compare import CHANGED, IMPROVEMENT, REGRESSION, compare  # noqa: E402
+from harness.reruns import ab_runs, resolve_side  # noqa: E402
+from harness.results import load  # noqa: E402
+
+SWEEP = ["profile=smoke", "interleave=false", "baseline='ddim/steps=10'",
+         "points=[{name: ddim, steps: 10}, {name: unipc, steps: 5}]"]
+TARGET = "tasks/diffusion/image_generation.py"
+STEP = "        eps = unet(scheduler.scale_model_input(x, t), t).sample\n"
+
+
+def slow_tree(ref: str, out: Path, n: int) -> Path:
+    """A worktree of ``ref`` whose sampling loop does one extra n x n matmul per denoiser call (same
+    outputs, more work): the really slower variant."""
+    tree = (out / f"slow-extra{n}").resolve()
+    if not (tree / "harness").is_dir():
+        subprocess.run(["git", "worktree", "add", "--detach", str(tree), ref], cwd=ROOT, check=True,
+                       capture_output=True)
+        src = (tree / TARGET).read_text()
+        if STEP not in src:
+            raise RuntimeError(f"{TARGET} has no line {STEP.strip()!r} to patch")
+        src = src.replace(STEP, STEP + "        torch.mm(_EXTRA, _EXTRA)  # bench/interleaved_ab.py: slower variant\n")
+        src = src.replace("\ndef denoise(", f"\n_EXTRA = torch.randn({n}, {n})\n\n\ndef denoise(", 1)
+        (tree / TARGET).write_text(src)
+    return tree
+
+
+def trial(out: Path, a: str, b: str, rounds: int) -> tuple[list[str], list[float], list[str]]:
+    trees = out.parent / "trees"
+    fa, fb = ab_runs(out, resolve_side(a, trees), resolve_side(b, trees), SWEEP, rounds)
+    ra, rb = load(*fa), load(*fb)
+    c = compare(ra, rb, ["latency"], 0.05, paired=True)
+    exact = compare(ra, rb, ["flops", "nfe"], 0.05, paired=True)
+    return list(c.per_point.verdict), list(c.per_point.ratio), list(exact.per_point.verdict)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--same", type=int, default=20, help="trials of the commit against itself")
+    p.add_argument("--slow", type=int, default=10, help="trials against the slower variant")
+    p.add_argument("--rounds", type=int, default=4)
+    p.add_argument("--ref", default="HEAD")
+    p.add_argument("--extra", type=int, default=448, help="size of the extra matmul per denoiser call")
+    p.add_argument("--out", default="results/bench_ab")
+    p.add_argument("--max-new", type=int, default=None, help="run at most this many new trials, then stop")
+    p.add_argument("--report", action="store_true", help="only summarise the trials already run")
+    args = p.parse_args()
+    out = Path(args.out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    ref = subprocess.run(["git", "rev-parse", args.ref], cwd=ROOT, capture_output=True, text=True,
+                         check=True).stdout.strip()
+    slow = str(slow_tree(ref, out, args.extra))
+    plans = [("same", t, ref, ref) for t in range(args.same)] + [("slow", t, ref, slow) for t in range(args.slow)]
+    new = 0
+    results: dict[str, list] = {"same": [], "slow": []}
+    for kind, t, a, b in plans:
+        folder = out / f"{kind}{t:02d}"
+        finished = all((folder / f"r{r:02d}-{s}" / "run.json").exists() for r in range(args.rounds) for s in "AB")
+        if not finished:
+            if args.report or (args.max_new is not None and new >= args.max_new):
+                continue
+            new += 1
+        results[kind].append(trial(folder, a, b, args.rounds))
+    print(f"interleaved A/B, {args.rounds} rounds per trial (A B, B A, ...), fresh process per run; "
+          f"{' '.join(SWEEP)}; commit {ref[:12]}; margin 5%, paired t over rounds, FDR 5% across points\n")
+    same = results["same"]
+    alarms = [any(v in (REGRESSION, IMPROVEMENT) for v in vs) for vs, _, _ in same]
+    print(f"same commit against itself: {len(same)} trials, {sum(alarms)} with a false alarm on some point; "
+          f"verdicts over trials x points: " + ", ".join(
+              f"{k} {sum(v == k for vs, _, _ in same for v in vs)}" for k in ("no change", "inconclusive",
+                                                                              REGRESSION, IMPROVEMENT)))
+    slow_r = results["slow"]
+    if slow_r:
+        ratios = np.array([r for _, rs, _ in slow_r for r in rs])
+        det = [all(v == REGRESSION for v in vs) for vs, _, _ in slow_r]
+        per_point = sum(v == REGRESSION for vs, _, _ in slow_r for v in vs)
+        changed = sum(all(v == CHANGED for v in ex if v) for _, _, ex in slow_r)
+        print(f"extra {args.extra}x{args.extra} matmul per denoiser call: measured slowdown (geometric mean of the "
+              f"paired ratios) x{np.exp(np.log(ratios).mean()):.3f} (range {ratios.min():.3f}-{ratios.max():.3f}); "
+              f"{sum(det)} of {len(slow_r)} trials detected it on every point ({per_point} of {len(ratios)} point "
+              f"verdicts 'regression'); FLOPs/NFE co-metrics flagged 'changed' in {changed} of {len(slow_r)} trials")
+
+
+if __name__ == "__main__":
+    main()
