@@ -76,7 +76,10 @@ def main() -> None:
     p.add_argument("--out", default="/tmp/compare_aa")
     p.add_argument("--only-run", action="store_true", help="run the missing reruns, then stop (to split the work)")
     p.add_argument("--max-new", type=int, default=None, help="at most this many new runs in this invocation")
+    p.add_argument("--set", action="append", default=[], metavar="OVERRIDE",
+                   help="extra Hydra override for every run (e.g. hardware.threads=1); repeatable")
     args = p.parse_args()
+    sweep = SWEEP + args.set
     out = Path(args.out)
     done = 0
     for i in range(args.runs):
@@ -86,7 +89,7 @@ def main() -> None:
                 print(f"stopping after {done} new runs; rerun to continue", flush=True)
                 return
             done += 1
-        run_once(folder, SWEEP)
+        run_once(folder, sweep)
     if args.only_run:
         return
     runs = [latency(load(out / f"run{i:02d}")) for i in range(args.runs)]
@@ -95,7 +98,7 @@ def main() -> None:
     per_run = pd.DataFrame({i: x.groupby("variant").value.median() for i, x in enumerate(runs)})
     spread = (per_run.max(axis=1) / per_run.min(axis=1) - 1)
     between = np.log(per_run).std(axis=1, ddof=1)
-    print(f"{args.runs} fresh-process runs of {len(per_run)} points ({' '.join(SWEEP)}); per point: largest "
+    print(f"{args.runs} fresh-process runs of {len(per_run)} points ({' '.join(sweep)}); per point: largest "
           f"spread of the run medians {', '.join(f'{v} {s:.0%}' for v, s in spread.items())}; between-run sd of "
           f"log median {', '.join(f'{v} {s:.3f}' for v, s in between.items())}\n")
 

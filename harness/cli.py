@@ -191,11 +191,12 @@ def aa_main(argv: list[str]) -> int:
                    help="between-run sd of log latency above which a point is unstable (default "
                    f"{noise.MAX_BETWEEN_SD})")
     p.add_argument("--margin", type=float, default=0.05, help="margin for the detectable-effect table (default 0.05)")
+    p.add_argument("--python", default=sys.executable, help="interpreter that runs each rerun (default: this one)")
     overrides, rest = _split_overrides(argv)
     args = p.parse_args(rest)
     out = Path(args.out or f"{compose_config(overrides).results_dir}-aa")
     try:
-        folders = aa_runs(out, overrides, args.runs)
+        folders = aa_runs(out, overrides, args.runs, args.python)
     except (RerunError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -244,3 +244,51 @@ def test_sides_are_folders_globs_or_run_ids(tmp_path: Path) -> None:
         load_side("nope", runs_root=tmp_path / "res")
     cfg = json.loads(rows.config.iloc[0])
     assert cfg["method"]["name"] in ("a", "b")
+
+
+FAKE_PYTHON = """#!{python}
+# Stands in for `python -m harness OVERRIDES results_dir=DIR report=false`: writes one synthetic run
+# (a point whose latency drifts by 3% between runs), importing no more than harness.results.
+import json, os, sys, zlib
+from datetime import datetime, timezone
+import numpy as np
+sys.path.insert(0, {root!r})
+from harness.results import write_point
+args = dict(a.split("=", 1) for a in sys.argv[3:] if "=" in a)
+folder = args["results_dir"]
+rng = np.random.default_rng(zlib.crc32(folder.encode()))
+lat = {scale} * rng.lognormal(0, 0.03) * rng.lognormal(0, 0.01, 20)
+base = dict(run_id=os.path.basename(folder), point_id="p1", created_at=datetime.now(timezone.utc), status="ok",
+            task="t", model="m", method="a", variant="a/steps=1", seed=0, device_name="cpu0", threads=1,
+            config=json.dumps(dict(task=dict(name="t"), model=dict(name="m"), method=dict(name="a"), seed=0)))
+write_point(folder, "p1", [base | dict(metric="latency", stage="end_to_end", sample=i, value=float(v), unit="s",
+                                       higher_is_better=False) for i, v in enumerate(lat)])
+"""
+
+
+def _fake_python(path: Path, scale: float) -> str:
+    import sys
+
+    root = str(Path(__file__).resolve().parent.parent)
+    path.write_text(FAKE_PYTHON.format(python=sys.executable, root=root, scale=scale))
+    path.chmod(0o755)
+    return str(path)
+
+
+def test_aa_and_ab_commands_run_fresh_processes_and_judge_them(tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture) -> None:
+    same, slow = _fake_python(tmp_path / "same.py", 1.0), _fake_python(tmp_path / "slow.py", 1.3)
+    assert main(["aa", "experiment=samplers_digits", "--runs", "3", "--out", str(tmp_path / "aa"),
+                 "--python", same]) == 0
+    out = capsys.readouterr().out
+    assert "noise profile: 3 runs" in out and "R=5" in out and (tmp_path / "aa" / noise.FILE_NAME).exists()
+    assert sorted(p.name for p in (tmp_path / "aa").glob("run*")) == ["run00", "run01", "run02"]
+    code = main(["ab", f"python:{same}", f"python:{slow}", "--rounds", "4", "--out", str(tmp_path / "ab"),
+                 "experiment=samplers_digits"])
+    out = capsys.readouterr().out
+    assert code == 1 and "paired rounds" in out and "regression" in out
+    assert (tmp_path / "ab" / "r01-B" / "run.json").exists()
+    # the same side twice: no regression
+    assert main(["ab", f"python:{same}", f"python:{same}", "--rounds", "4", "--out", str(tmp_path / "aa2"),
+                 "experiment=samplers_digits"]) in (0, 2)
+    assert "regression" not in capsys.readouterr().out.split("note")[1].split("false discovery")[0]
