@@ -292,3 +292,35 @@ def test_aa_and_ab_commands_run_fresh_processes_and_judge_them(tmp_path: Path,
     assert main(["ab", f"python:{same}", f"python:{same}", "--rounds", "4", "--out", str(tmp_path / "aa2"),
                  "experiment=samplers_digits"]) in (0, 2)
     assert "regression" not in capsys.readouterr().out.split("note")[1].split("false discovery")[0]
+
+
+def test_gpu_state_reads_nvml_when_installed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No GPU here: a stand-in pynvml module checks what is read and how it is converted."""
+    import sys
+    import types
+
+    import harness.machine as machine
+
+    fake = types.ModuleType("pynvml")
+
+    class NVMLError(Exception):
+        pass
+
+    fake.NVMLError = NVMLError
+    fake.NVML_CLOCK_SM, fake.NVML_CLOCK_MEM, fake.NVML_TEMPERATURE_GPU = 1, 2, 0
+    fake.nvmlClocksThrottleReasonGpuIdle, fake.nvmlClocksThrottleReasonSwPowerCap = 1, 4
+    fake.nvmlInit = lambda: None
+    fake.nvmlDeviceGetHandleByUUID = lambda uuid: ("h", uuid)
+    fake.nvmlDeviceGetHandleByIndex = lambda i: ("h", i)
+    fake.nvmlDeviceGetClockInfo = lambda h, kind: {1: 1980, 2: 2619}[kind]
+    fake.nvmlDeviceGetEnforcedPowerLimit = lambda h: 700_000
+    fake.nvmlDeviceGetTemperature = lambda h, kind: 41
+    fake.nvmlDeviceGetCurrentClocksThrottleReasons = lambda h: 4
+    fake.nvmlDeviceGetTotalEnergyConsumption = lambda h: 123_456
+    monkeypatch.setitem(sys.modules, "pynvml", fake)
+    monkeypatch.setattr("torch.cuda.get_device_properties", lambda i: types.SimpleNamespace(uuid="abc"))
+    s = machine.gpu_state(0)
+    assert s == {"sm_clock_mhz": 1980, "mem_clock_mhz": 2619, "power_limit_w": 700.0, "temperature_c": 41,
+                 "throttle_reasons": ["SwPowerCap"], "energy_j": 123.456}
+    assert machine.energy_per_call(lambda: None, "cpu", 10) is None  # CPU points have no energy metric
+    assert machine.calls_for(1.0, 0.003) == 334 and machine.calls_for(1.0, 5.0) == 10
