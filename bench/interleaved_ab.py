@@ -71,8 +71,10 @@ def main() -> None:
     args = p.parse_args()
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    ref = subprocess.run(["git", "rev-parse", args.ref], cwd=ROOT, capture_output=True, text=True,
-                         check=True).stdout.strip()
+    pinned = out / "ref"  # a resumed series keeps the commit it started with
+    ref = pinned.read_text().strip() if pinned.exists() else subprocess.run(
+        ["git", "rev-parse", args.ref], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+    pinned.write_text(ref + "\n")
     slow = str(slow_tree(ref, out, args.extra))
     plans = [("same", t, ref, ref) for t in range(args.same)] + [("slow", t, ref, slow) for t in range(args.slow)]
     new = 0
