@@ -49,9 +49,9 @@ def slow_tree(ref: str, out: Path, n: int) -> Path:
     return tree
 
 
-def trial(out: Path, a: str, b: str, rounds: int) -> tuple[list[str], list[float], list[str]]:
+def trial(out: Path, a: str, b: str, rounds: int, sweep: list[str]) -> tuple[list[str], list[float], list[str]]:
     trees = out.parent / "trees"
-    fa, fb = ab_runs(out, resolve_side(a, trees), resolve_side(b, trees), SWEEP, rounds)
+    fa, fb = ab_runs(out, resolve_side(a, trees), resolve_side(b, trees), sweep, rounds)
     ra, rb = load(*fa), load(*fb)
     c = compare(ra, rb, ["latency"], 0.05, paired=True)
     exact = compare(ra, rb, ["flops", "nfe"], 0.05, paired=True)
@@ -68,7 +68,10 @@ def main() -> None:
     p.add_argument("--out", default="results/bench_ab")
     p.add_argument("--max-new", type=int, default=None, help="run at most this many new trials, then stop")
     p.add_argument("--report", action="store_true", help="only summarise the trials already run")
+    p.add_argument("--set", action="append", default=[], metavar="OVERRIDE",
+                   help="extra Hydra override for every run (e.g. hardware.threads=1); repeatable")
     args = p.parse_args()
+    sweep = SWEEP + args.set
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     pinned = out / "ref"  # a resumed series keeps the commit it started with
@@ -86,9 +89,9 @@ def main() -> None:
             if args.report or (args.max_new is not None and new >= args.max_new):
                 continue
             new += 1
-        results[kind].append(trial(folder, a, b, args.rounds))
+        results[kind].append(trial(folder, a, b, args.rounds, sweep))
     print(f"interleaved A/B, {args.rounds} rounds per trial (A B, B A, ...), fresh process per run; "
-          f"{' '.join(SWEEP)}; commit {ref[:12]}; margin 5%, paired t over rounds, FDR 5% across points\n")
+          f"{' '.join(sweep)}; commit {ref[:12]}; margin 5%, paired t over rounds, FDR 5% across points\n")
     same = results["same"]
     alarms = [any(v in (REGRESSION, IMPROVEMENT) for v in vs) for vs, _, _ in same]
     print(f"same commit against itself: {len(same)} trials, {sum(alarms)} with a false alarm on some point; "
