@@ -213,8 +213,9 @@ def _judge(e: Estimate, hib: bool, margin: float, confidence: float, exact: bool
         return {"verdict": INCONCLUSIVE, "note": e.estimator}
     v = verdict(e.low, e.high, margin, hib)
     se, df = _log_se(e, confidence)
-    out: dict[str, Any] = {"verdict": v, "se": se, "df": df, "note": "",
-                           "detectable": detectable_change(se, df, margin, confidence, POWER)}
+    # No width, no spread information (identical single values): no detectable change to state.
+    det = detectable_change(se, df, margin, confidence, POWER) if e.low != e.high else math.nan
+    out: dict[str, Any] = {"verdict": v, "se": se, "df": df, "note": "", "detectable": det}
     if not np.isfinite(e.low):
         out["note"] = e.estimator if UNKNOWN_VARIANCE in e.estimator else f"no CI: {e.estimator}"
         return out
