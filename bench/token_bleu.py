@@ -4,7 +4,7 @@
     .venv/bin/python bench/token_bleu.py [results/bleu_kernel]
 
 One line per (batch, length): each method's median latency per call with its 95% CI, its speedup
-over NLTK (ratio of geometric means of the repeat times, bootstrap 95% CI: harness.stats.speedup_ci,
+over NLTK (ratio of medians of the repeat times, bootstrap 95% CI: harness.stats.speedup_ci,
 the estimator the report uses), and its largest per-sentence difference from NLTK.
 """
 
