@@ -296,8 +296,11 @@ def compare(rows_a: pd.DataFrame, rows_b: pd.DataFrame, metrics: list[str] | Non
             if not exact and any(r.n_samples >= 2 for r in a_runs + b_runs):
                 entry = suite.setdefault((first.task, m, hib), {"A": {}, "B": {}, "where": {"A": {}, "B": {}}})
                 for side, runs, hosts in (("A", a_runs, host_a), ("B", b_runs, host_b)):
-                    for r in runs:
-                        entry[side].setdefault((pd.Timestamp(r.created_at), r.run_id), {})[key] = math.log(r.value)
+                    for r in runs:  # keyed by run; ordered by the run's first point (pairs rounds in order)
+                        when = pd.Timestamp(r.created_at)
+                        slot = entry[side].setdefault(r.run_id, {"when": when, "logs": {}})
+                        slot["when"] = min(slot["when"], when)
+                        slot["logs"][key] = math.log(r.value)
                     entry["where"][side][key] = (hosts.get(runs[0].key), runs[0].device_name, runs[0].point_id)
     per_point = pd.DataFrame(rows)
     tested, downgraded = _fdr(per_point, fdr)
@@ -336,11 +339,12 @@ def _per_task(per_point: pd.DataFrame, suite: dict, margin: float, confidence: f
     """
     out = []
     for (task, m, hib), sides in suite.items():
-        runs = [r for s in ("A", "B") for r in sides[s].values()]
+        runs = [r["logs"] for s in ("A", "B") for r in sides[s].values()]
         common = set.intersection(*(set(r) for r in runs)) if runs else set()
         if not common:
             continue
-        logs = {s: [np.mean([v[k] for k in common]) for _, v in sorted(sides[s].items())] for s in ("A", "B")}
+        logs = {s: [np.mean([r["logs"][k] for k in common]) for r in sorted(sides[s].values(), key=lambda r: r["when"])]
+                for s in ("A", "B")}
         if paired and len(logs["A"]) != len(logs["B"]):
             continue
         spread = {s: _suite_spread(profiles, sides["where"][s], common, m) if len(logs[s]) == 1 else None

@@ -102,6 +102,7 @@ def test_one_run_per_side_is_inconclusive_without_a_noise_profile(tmp_path: Path
     assert main(["compare", str(a), str(b), "--metrics", "latency", "--noise", "none"]) == 2
     out = capsys.readouterr().out
     assert "between-run variance unknown" in out and "harness aa" in out
+    assert "t/latency: " in out and out.split("t/latency: ")[1].split("\n")[0].count("[") == 0  # summary: no CI
     # a profile of this machine (same host, device and point ids) gives the missing spread
     prof = noise.build(load(*_runs(tmp_path / "aa", 5, rng, between=0.05)))
     assert {p["runs"] for p in prof["points"]} == {5} and not any(p["unstable"] for p in prof["points"])
