@@ -1,6 +1,6 @@
 """Cost counters other than time: FLOPs and peak memory.
 
-Known traps (docs/design.md): FlopCounterMode counts CPU flash-SDPA as 0 FLOPs, so FLOPs are counted
+Known traps: FlopCounterMode counts CPU flash-SDPA as 0 FLOPs, so FLOPs are counted
 under the MATH backend; tracemalloc does not see tensor memory, so memory is VmHWM (reset per
 point) on CPU and the allocator peak on CUDA."""
 
