@@ -9,11 +9,11 @@ difference with its interval (``harness.contrast``). This script measures, over 
   the other N - 3 seeds, over all disjoint (triple, rest) splits;
 - the seed-to-seed sd of d against the bootstrap's own sd (half-width / 1.96).
 
-Points run through the harness itself (timing kept minimal: only quality matters here) and are
-reused on a rerun. Every run holds the CPU alone; on this 2-core machine the digits pairs take about
-80 s per seed.
+Points run through the harness itself with the experiments' own settings, into the experiments' own
+folders, so ``harness claims`` reuses them (and they reuse the default run's). On this 2-core machine
+the digits points take about 2.5 min per seed.
 
-    .venv/bin/python bench/seed_coverage.py --seeds 10 --out results/seed_coverage
+    .venv/bin/python bench/seed_coverage.py --seeds 0-9
 """
 
 from __future__ import annotations
@@ -37,37 +37,35 @@ from harness.results import load  # noqa: E402
 from harness.runner import run_points  # noqa: E402
 from harness.stats import mean_t_ci  # noqa: E402
 
-QUICK_TIMING = ["interleave=false", "timing.warmup_min_calls=1", "timing.warmup_min_s=0", "timing.min_repeats=2",
-                "timing.min_time_s=0", "timing.max_time_s=0.3", "report=false"]
 # (experiment, metric, baseline, methods): the quality checks of the registered claims.
 STUDIES = {
     "digits": ("samplers_digits", "fid", "ddim/steps=50",
                ["ddim/steps=10", "dpm_solver/steps=10", "unipc/steps=10", "deis/steps=10"],
+               # the points of the registered digits claims, and UniPC-10
                "points=[{name: ddim, steps: 50}, {name: ddim, steps: 10}, {name: dpm_solver, steps: 10}, "
-               "{name: unipc, steps: 10}, {name: deis, steps: 10}]"),
+               "{name: unipc, steps: 10}, {name: deis, steps: 10}, {name: dpm_solver, steps: 5}, "
+               "{name: unipc, steps: 5}]"),
     "arith": ("repeated_sampling_arith", "coverage_at_n", "greedy", ["sampling"],
               "points=[{name: greedy}, {name: sampling}]"),
 }
 
 
-def run_seed(study: str, seed: int, out: Path) -> Path:
+def run_seed(study: str, seed: int) -> str:
     experiment, _, _, _, points = STUDIES[study]
-    folder = out / study / f"seed{seed}"
-    overrides = [f"experiment={experiment}", *QUICK_TIMING, f"seed={seed}", f"results_dir={folder}"]
-    cfg = compose_config(overrides + ([points] if points else []))
-    run_points(plan(cfg), results_dir=str(folder), experiment=f"seed_coverage_{study}", baseline=cfg.baseline)
-    return folder
+    cfg = compose_config([f"experiment={experiment}", "report=false", f"seed={seed}", points])
+    run_points(plan(cfg), results_dir=cfg.results_dir, experiment=cfg.experiment_name, baseline=cfg.baseline)
+    return str(cfg.results_dir)
 
 
-def per_seed(study: str, folders: list[Path]) -> pd.DataFrame:
+def per_seed(study: str, folder: str, seeds: list[int]) -> pd.DataFrame:
     _, metric, base, methods, _ = STUDIES[study]
+    est = estimates(load(folder))
     out = []
-    for folder in folders:
-        est = estimates(load(folder))
-        q = est[est.metric == metric].set_index("variant")
+    for seed in seeds:
+        q = est[(est.metric == metric) & (est.seed == seed)].set_index("variant")
         for m in methods:
             e = contrast(q.loc[base], q.loc[m], "difference")
-            out.append({"seed": int(q.loc[base].seed), "method": m, "d": e.value, "low": e.low, "high": e.high,
+            out.append({"seed": seed, "method": m, "d": e.value, "low": e.low, "high": e.high,
                         "estimator": e.estimator})
     return pd.DataFrame(out)
 
@@ -97,14 +95,16 @@ def coverage(d: pd.DataFrame) -> pd.DataFrame:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seeds", type=int, default=10)
+    ap.add_argument("--seeds", default="0-9", help="FIRST-LAST")
     ap.add_argument("--studies", default="digits,arith")
-    ap.add_argument("--out", default="results/seed_coverage")
+    ap.add_argument("--no-run", action="store_true", help="only tabulate the seeds already measured")
     args = ap.parse_args()
-    out = Path(args.out)
+    first, last = (int(x) for x in args.seeds.split("-"))
+    seeds = list(range(first, last + 1))
     for study in args.studies.split(","):
-        folders = [run_seed(study, s, out) for s in range(args.seeds)]
-        d = per_seed(study, folders)
+        folder = [run_seed(study, s) for s in seeds][-1] if not args.no_run else \
+            str(compose_config([f"experiment={STUDIES[study][0]}"]).results_dir)
+        d = per_seed(study, folder, seeds)
         table = coverage(d)
         _, metric, base, _, _ = STUDIES[study]
         print(f"\n{study}: d{metric} = method - {base}, per seed (paired bootstrap where replicates exist)")

@@ -1,4 +1,8 @@
-"""Cost counters other than time: FLOPs and peak memory (DESIGN section 3, "known traps")."""
+"""Cost counters other than time: FLOPs and peak memory.
+
+Known traps: FlopCounterMode counts CPU flash-SDPA as 0 FLOPs, so FLOPs are counted
+under the MATH backend; tracemalloc does not see tensor memory, so memory is VmHWM (reset per
+point) on CPU and the allocator peak on CUDA."""
 
 from __future__ import annotations
 

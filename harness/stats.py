@@ -1,6 +1,6 @@
 """Statistics shared by the timer and the analysis: medians with exact CIs, ratio and bootstrap CIs.
 
-Recipes follow DESIGN section 4: keep every raw sample, summarise lazily, name the estimator.
+Keep every raw sample, summarise lazily, name the estimator (docs/analysis.md, "Estimators").
 """
 
 from __future__ import annotations

@@ -86,6 +86,7 @@ def test_every_registered_claim_names_points_of_its_experiment() -> None:
         assert {claim.method, claim.baseline} - {None} <= variants, claim.id
 
 
+@pytest.mark.slow
 def test_claims_end_to_end_on_the_embedded_model(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     overrides = [SMOKE, "task.fid_bootstrap=20", f"results_dir={tmp_path / 'res'}"]
     nfe = {**GOOD, "overrides": overrides, "checks": [

@@ -158,6 +158,7 @@ def test_unsupported_settings_fail_with_a_clear_message(task_kw: dict, model_kw:
         task.prepare(_method(method[0], **method[1]), 0)
 
 
+@pytest.mark.slow
 def test_decoding_sweep_through_the_cli(tmp_path: Path) -> None:
     out = tmp_path / "dec"
     points = ("points=[{name: greedy}, {name: speculative, num_assistant_tokens: 4}, {name: prompt_lookup}, "
@@ -210,6 +211,7 @@ def test_pass_at_k_equals_a_brute_force_count_over_all_k_subsets() -> None:
         pass_at_k(4, 1, 5)
 
 
+@pytest.mark.slow
 def test_repeated_sampling_coverage_grows_with_samples(tmp_path: Path) -> None:
     from omegaconf import open_dict
 

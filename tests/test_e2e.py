@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 
 from harness.results import SCHEMA, load
 from tests.helpers import SMOKE, run_cli
@@ -12,6 +13,7 @@ from tests.helpers import SMOKE, run_cli
 POINTS = "points=[{name: ddim, steps: 20}, {name: ddim, steps: 4}, {name: dpm_solver, steps: 2000}]"
 
 
+@pytest.mark.slow
 def test_sweep_resume_failure_and_report(tmp_path: Path, tiny_unet_dir: Path) -> None:
     out = tmp_path / "res"
     args = ["model=local_unet", f"model.source={tiny_unet_dir}", SMOKE, "task.fid_bootstrap=20",
@@ -48,6 +50,7 @@ def test_sweep_resume_failure_and_report(tmp_path: Path, tiny_unet_dir: Path) ->
     assert "| ddim/steps=4 (baseline) |" in rep.stdout and "FAILED" in rep.stdout
 
 
+@pytest.mark.slow
 def test_multirun_from_the_command_line(tmp_path: Path, tiny_unet_dir: Path) -> None:
     # no results_dir: the experiment's own folder, relative to where the command runs
     proc = run_cli("-m", "model=local_unet", f"model.source={tiny_unet_dir}", SMOKE, "method=ddim,euler",
@@ -65,6 +68,7 @@ def test_unknown_subcommand_and_bad_override_fail_fast() -> None:
     assert proc.returncode != 0 and "order" in proc.stderr
 
 
+@pytest.mark.slow
 def test_interleaved_abba_run_pairs_every_point_with_the_baseline(tmp_path: Path, tiny_unet_dir: Path) -> None:
     out = tmp_path / "abba"
     proc = run_cli("model=local_unet", f"model.source={tiny_unet_dir}", SMOKE, "timing.min_repeats=4",
@@ -84,6 +88,7 @@ def test_interleaved_abba_run_pairs_every_point_with_the_baseline(tmp_path: Path
     assert bad.returncode != 0 and "interleave=true needs the baseline 'nope/steps=6'" in bad.stderr
 
 
+@pytest.mark.slow
 def test_rerun_of_a_sweep_compares_as_no_change(tmp_path: Path, tiny_unet_dir: Path) -> None:
     args = ["model=local_unet", f"model.source={tiny_unet_dir}", SMOKE, "task.fid_bootstrap=20", "report=false",
             "points=[{name: ddim, steps: 4}, {name: unipc, steps: 3}]", "baseline='ddim/steps=4'"]

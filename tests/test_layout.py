@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from harness.results import load
 from tests.helpers import ROOT
 
@@ -87,6 +89,7 @@ def _tree_copy(dest: Path) -> Path:
     return dest
 
 
+@pytest.mark.slow
 def test_a_new_workload_is_two_folders_and_an_experiment(tmp_path: Path) -> None:
     """Drop tasks/toy/, methods/toy/ and conf/experiment/toy.yaml into a copy of the tree, edit
     nothing else, and the harness plans, runs, reports and pairs (ABBA) the new workload."""

@@ -76,6 +76,7 @@ def test_inception_without_the_extra_says_what_to_install() -> None:
         pytest.skip("torch-fidelity is installed here: the error path cannot be reached")
 
 
+@pytest.mark.slow
 def test_paired_gaps_on_the_embedded_model() -> None:
     """Only the large paired gaps, never absolute FIDs: DDIM-5 is far worse than DPM++-20 and DDIM-20."""
     cfg = compose_cfg([SMOKE, "task.n_samples=1000", "task.eval_batch=500",

@@ -163,6 +163,7 @@ def test_bleu_kernel_points_match_nltk() -> None:
     assert 0.1 < seen["nltk"][1] < 0.5  # noisy copies overlap: BLEU is far from 0 and from 1
 
 
+@pytest.mark.slow
 def test_bleu_kernel_multirun_grid_from_the_experiment(tmp_path: Path) -> None:
     """``-m experiment=bleu_kernel`` sweeps the experiment's hydra.sweeper.params (here narrowed on the
     command line, which replaces the same keys) and writes one file per point."""
