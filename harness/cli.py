@@ -127,8 +127,10 @@ def compare_main(argv: list[str]) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     print(render(c, args.margin))
-    if profiles:
-        print("noise profiles read: " + ", ".join(p.path for p in profiles))
+    used = [p.path for p in profiles if c.per_point.get("estimator", []).astype(str).str.contains(p.path).any()] \
+        if len(c.per_point) and "estimator" in c.per_point else []
+    if used:
+        print("noise profiles used: " + ", ".join(used))
     if (c.only_a or c.only_b) and not args.allow_unmatched:
         print("error: some points are in only one result set (see above); --allow-unmatched to accept",
               file=sys.stderr)

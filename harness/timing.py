@@ -19,7 +19,7 @@ from typing import Any, Callable, Iterator
 
 import torch
 
-from harness.stats import median_ci, paired_speedup_ci
+from harness.stats import Estimate, median_ci, paired_speedup_ci
 
 
 @dataclass(frozen=True)
@@ -103,6 +103,13 @@ def _on(device: torch.device) -> Any:
     return torch.cuda.device(device) if device.type == "cuda" else nullcontext()
 
 
+def _precise(ci: Estimate, policy: TimingPolicy) -> bool:
+    """The interval is a real CI (not the sample range that too few samples give: 2 repeats within
+    2% of each other stopped smoke runs, and their medians then moved 24% between runs) and is within
+    the target precision."""
+    return "range" not in ci.estimator and ci.rel_halfwidth <= policy.target_rel_ci
+
+
 def measure(fn: Callable[[], Any], policy: TimingPolicy, device: torch.device | str = "cpu") -> Measurement:
     """Time ``fn`` under ``policy``; every repeat's seconds are kept.
 
@@ -129,7 +136,7 @@ def measure(fn: Callable[[], Any], policy: TimingPolicy, device: torch.device | 
             elif total >= policy.max_time_s:
                 reason = "max_time"
             elif total >= policy.min_time_s and (
-                median_ci(samples, policy.confidence).rel_halfwidth <= policy.target_rel_ci
+                _precise(median_ci(samples, policy.confidence), policy)
             ):
                 reason = "precision_reached"
             else:
@@ -179,7 +186,7 @@ def measure_interleaved(baseline: Callable[[], Any], method: Callable[[], Any], 
             elif total >= policy.max_time_s:
                 reason = "max_time"
             elif total >= policy.min_time_s and (
-                paired_speedup_ci(a, b, policy.confidence).rel_halfwidth <= policy.target_rel_ci
+                _precise(paired_speedup_ci(a, b, policy.confidence), policy)
             ):
                 reason = "precision_reached"
             else:
