@@ -325,3 +325,15 @@ def test_gpu_state_reads_nvml_when_installed(monkeypatch: pytest.MonkeyPatch) ->
                  "throttle_reasons": ["SwPowerCap"], "energy_j": 123.456}
     assert machine.energy_per_call(lambda: None, "cpu", 10) is None  # CPU points have no energy metric
     assert machine.calls_for(1.0, 0.003) == 334 and machine.calls_for(1.0, 5.0) == 10
+
+
+def test_strict_refuses_runs_from_a_busy_machine(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    rng = np.random.default_rng(13)
+    busy = state_json({"load": [3.5, 3, 3], "affinity": [0, 1]}, {"load": [3.6, 3, 3], "affinity": [0, 1]})
+    a = tmp_path / "a"
+    _runs(a, 2, rng, between=0.01)
+    _runs(tmp_path / "b", 2, rng, between=0.01, machine=busy)
+    assert main(["compare", str(a), str(tmp_path / "b"), "--metrics", "latency"]) in (0, 2)
+    assert "warning: the machine was not quiet during B run b0" in capsys.readouterr().out
+    assert main(["compare", str(a), str(tmp_path / "b"), "--metrics", "latency", "--strict"]) == 3
+    assert "--strict" in capsys.readouterr().err
