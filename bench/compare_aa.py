@@ -41,6 +41,10 @@ MARGIN = 0.05
 INJECT = 1.3
 
 
+def share(hits: list[bool]) -> str:
+    return f"{np.mean(hits):.0%} ({sum(hits)}/{len(hits)})" if hits else "- (no such point)"
+
+
 def rates(verdicts: list[str]) -> str:
     v = np.asarray(verdicts)
     if not len(v):
@@ -116,8 +120,7 @@ def main() -> None:
         hits_small += list(hit[c.per_point.detectable.to_numpy() < INJECT - 1])
         hits_all += list(hit)
     print(f"| {r} vs {r} runs, disjoint consecutive sets | {len(pairs)} x {len(per_run)} | {rates(verdicts)} | "
-          f"{np.median(dets):.0%} | {np.mean(hits_small):.0%} ({sum(hits_small)}/{len(hits_small)}) | "
-          f"{np.mean(hits_all):.0%} ({sum(hits_all)}/{len(hits_all)}) |")
+          f"{np.median(dets):.0%} | {share(hits_small)} | {share(hits_all)} |")
 
     rng = np.random.default_rng(0)
     verdicts, dets, hits_small, hits_all = [], [], [], []
@@ -132,8 +135,7 @@ def main() -> None:
         hits_small += list(hit[c.per_point.detectable.to_numpy() < INJECT - 1])
         hits_all += list(hit)
     print(f"| {r} vs {r} runs, 100 random disjoint splits | 100 x {len(per_run)} | {rates(verdicts)} | "
-          f"{np.median(dets):.0%} | {np.mean(hits_small):.0%} ({sum(hits_small)}/{len(hits_small)}) | "
-          f"{np.mean(hits_all):.0%} ({sum(hits_all)}/{len(hits_all)}) |")
+          f"{np.median(dets):.0%} | {share(hits_small)} | {share(hits_all)} |")
 
     one = list(itertools.combinations(range(args.runs), 2))
     old, plain, prof_v, prof_d, prof_hit = [], [], [], [], []
@@ -169,10 +171,8 @@ def main() -> None:
     hs = history(step, "latency", MARGIN)
     found = hs[hs.change == REGRESSION]
     print(f"\nhistory over the {args.runs} runs: {int(h.change.astype(bool).sum())} change(s) found over "
-          f"{h.match.nunique()} points; with x{INJECT} from run {args.runs // 2} on: "
-          f"{len(found)} regression(s) found, at run(s) "
-          f"{sorted(set(int(k) for k in found.groupby('match').cumcount()))} of each point's series "
-          f"(index {args.runs // 2} expected)")
+          f"{h.match.nunique()} points; with x{INJECT} from run {args.runs // 2} on: {len(found)} regression(s) "
+          f"found (run index {args.runs // 2} expected on each point):")
     for _, grp in hs.groupby("match"):
         ks = list(grp.reset_index(drop=True).index[grp.change.to_numpy() == REGRESSION])
         print(f"  {grp.variant.iloc[0]}: change at run(s) {ks}")
