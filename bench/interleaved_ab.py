@@ -79,7 +79,10 @@ def main() -> None:
         ["git", "rev-parse", args.ref], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
     pinned.write_text(ref + "\n")
     slow = str(slow_tree(ref, out, args.extra))
-    plans = [("same", t, ref, ref) for t in range(args.same)] + [("slow", t, ref, slow) for t in range(args.slow)]
+    # Alternate same-commit and slower-variant trials, so that a partial series has both.
+    same = [("same", t, ref, ref) for t in range(args.same)]
+    slower = [("slow", t, ref, slow) for t in range(args.slow)]
+    plans = [p for pair in zip(same, slower) for p in pair] + same[len(slower):] + slower[len(same):]
     new = 0
     results: dict[str, list] = {"same": [], "slow": []}
     for kind, t, a, b in plans:
