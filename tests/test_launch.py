@@ -35,8 +35,11 @@ def _points(*specs: str) -> str:
 
 
 def harness(*args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "harness", "experiment=faults", "profile=smoke", SEARCH,
-                           "report=false", *args], cwd=ROOT, env=ENV, capture_output=True, text=True, timeout=timeout)
+    flags = [a for a in args if a.startswith("-")]  # Hydra takes -m before the overrides
+    overrides = [a for a in args if not a.startswith("-")]
+    proc = subprocess.run([sys.executable, "-m", "harness", *flags, "experiment=faults", "profile=smoke", SEARCH,
+                           "report=false", *overrides], cwd=ROOT, env=ENV, capture_output=True, text=True,
+                          timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(f"harness exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
     return proc
