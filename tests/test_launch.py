@@ -296,7 +296,7 @@ def test_no_wait_returns_at_once_and_report_reads_what_landed(tmp_path: Path) ->
     res = tmp_path / "res"
     proc = harness(f"results_dir={res}", "launcher=slurm", "launcher.cluster=local", "--no-wait",
                    _points("kind:ok,label:a,seconds:1"))
-    assert "not waiting: results land in" in proc.stdout and "running" not in proc.stdout
+    assert "not waiting: results land in" in proc.stdout and ": running" not in proc.stdout
     deadline = time.monotonic() + 300
     while not list(res.glob("*.parquet")) and time.monotonic() < deadline:
         time.sleep(0.5)
