@@ -18,8 +18,8 @@ import pytest
 from omegaconf import OmegaConf
 
 from harness import progress
+from harness.launch.base import chunks_of
 from harness.launch.config import ProcessConfig, SlurmConfig
-from harness.launch.launcher import chunks_of
 from harness.launch.lock import PointLock
 from harness.results import load
 from tests.helpers import ROOT, compose_cfg

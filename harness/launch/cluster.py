@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from harness import progress
+from harness.launch.base import Launch, LaunchError, launcher_label, limits
 from harness.launch.config import IsolatedConfig, RayConfig, SlurmConfig
-from harness.launch.launcher import Launch, LaunchError, launcher_label, limits
 from harness.launch.lock import PointLock
 from harness.launch.supervise import record_failure, supervise
 from harness.launch.worker import Chunk, final, run_chunk
