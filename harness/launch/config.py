@@ -86,7 +86,7 @@ class SlurmConfig(IsolatedConfig):
     cpus_per_task: int | None = None
     mem_gb: float | None = None
     timeout_min: int = 120  # Slurm's time limit for one array task (one chunk)
-    array_parallelism: int = 64  # array tasks running at once (Slurm's --array=...%N); waves on cluster=local
+    array_parallelism: int = 64  # array tasks running at once (Slurm's --array=...%N); cluster=local: all
     exclusive: bool = False  # whole nodes: set it for CPU timing, which other jobs on the node disturb
     setup: list[str] = field(default_factory=list)  # shell lines run before the job (module load ...)
     # Run each chunk in a worker process under the job (timeouts, crashes and memory become error rows
