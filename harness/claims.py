@@ -162,9 +162,11 @@ def default_seeds(claim: Claim) -> list[int]:
 
 def _points(claim: Claim, run: bool, seed: int) -> tuple[pd.DataFrame, list[str]]:
     """Rows of the claim's baseline and method points at ``seed``, running those not finished yet."""
+    from omegaconf import OmegaConf
+
+    from harness.launch.launcher import launch
     from harness.plan import compose_config, plan
     from harness.results import is_finished, load, point_file
-    from harness.runner import new_run_id, run_point
 
     cfg = compose_config([f"experiment={claim.experiment}", *claim.overrides, f"seed={seed}"])
     planned = {p.variant: p for p in plan(cfg)}
@@ -173,7 +175,7 @@ def _points(claim: Claim, run: bool, seed: int) -> tuple[pd.DataFrame, list[str]
     if missing:
         raise ClaimError(f"claim {claim.id}: variant(s) {missing} are not points of experiment "
                          f"{claim.experiment}; its points: {', '.join(planned)}")
-    log, run_id = [], new_run_id()
+    log, todo = [], []
     for v in wanted:
         p = planned[v]
         if is_finished(cfg.results_dir, p.point_id):
@@ -182,10 +184,15 @@ def _points(claim: Claim, run: bool, seed: int) -> tuple[pd.DataFrame, list[str]
             raise ClaimError(f"claim {claim.id}: point {v} seed={seed} has no finished result in "
                              f"{cfg.results_dir} and --no-run was given")
         else:
-            print(f"[{claim.id}] running {v} seed={seed}", flush=True)
-            status, _ = run_point(p, run_id=run_id, experiment=cfg.experiment_name, results_dir=cfg.results_dir,
-                                  baseline=claim.baseline)
-            log.append(f"{v} seed={seed}: measured now ({status})")
+            todo.append(p)
+    if todo:  # through the configured launcher (--set launcher=process, launcher=slurm, ...)
+        print(f"[{claim.id}] running {', '.join(p.variant for p in todo)} seed={seed}", flush=True)
+        launcher = OmegaConf.to_object(cfg.launcher)
+        launch(todo, launcher, results_dir=cfg.results_dir, experiment=cfg.experiment_name,
+               baseline=claim.baseline).wait()
+        for p in todo:
+            ok = is_finished(cfg.results_dir, p.point_id)
+            log.append(f"{p.variant} seed={seed}: measured now ({'ok' if ok else 'error'})")
     return load(*[point_file(cfg.results_dir, planned[v].point_id) for v in wanted]), log
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from harness import fmt
 from harness.plan import CONF_DIR, plan
@@ -20,27 +20,45 @@ def sweep(cfg: DictConfig) -> None:
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
-    from harness.report import report
-    from harness.runner import run_points
+    from harness.launch.launcher import PENDING, launch
 
     points = plan(cfg)
-    failed = run_points(points, results_dir=cfg.results_dir, experiment=cfg.experiment_name, baseline=cfg.baseline)
+    launcher = OmegaConf.to_object(cfg.launcher)
+    run = launch(points, launcher, results_dir=cfg.results_dir, experiment=cfg.experiment_name,
+                 baseline=cfg.baseline)
     single = HydraConfig.get().mode != RunMode.MULTIRUN
+    if not launcher.wait:
+        run.detach()
+    elif run.background and not single:
+        PENDING.append(run)  # every job's points are submitted first; the multirun's end waits for them
+    else:
+        _finish([run], cfg, single)
+
+
+def _finish(runs: list[Any], cfg: DictConfig, single: bool) -> None:
+    """Wait for the launches, then print the one report (a multirun prints it from its callback)."""
+    from harness.report import report
+
+    bad = sum(run.wait().bad for run in runs)
     if cfg.report and single:
         print("\n" + report([cfg.results_dir], out_dir=cfg.results_dir))
-    if failed:
-        print(f"{failed} point(s) failed; their rows hold the error", flush=True)
+    if bad:
+        print(f"{bad} point(s) failed; their rows hold the error", flush=True)
         if single:  # a multirun goes on to its other jobs
             raise SystemExit(1)
 
 
 class MultirunReport(Callback):
-    """After a ``-m`` sweep, one report over everything in the results folder."""
+    """After a ``-m`` sweep, wait for points submitted to a cluster, then one report over the folder."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        from harness.launch.launcher import PENDING
         from harness.report import report
 
-        if config.report and Path(config.results_dir).exists():
+        runs, PENDING[:] = list(PENDING), []
+        if runs:
+            _finish(runs, config, single=False)
+        if config.report and config.launcher.wait and Path(config.results_dir).exists():
             print("\n" + report([config.results_dir], out_dir=config.results_dir))
 
 
@@ -227,6 +245,8 @@ def main(argv: list[str] | None = None) -> int:
     import hydra
 
     load_plugins()
+    if "--no-wait" in argv:  # submit and return: the same as the override launcher.wait=false
+        argv = [a for a in argv if a != "--no-wait"] + ["launcher.wait=false"]
     sys.argv = [sys.argv[0], *argv]
     hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")(sweep)()
     return 0

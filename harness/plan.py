@@ -16,6 +16,7 @@ import torch
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
+from harness.launch import config as _launcher_group  # noqa: F401  (stores the launcher group's schemas)
 from harness.registry import build_config, load_plugins, lookup
 from harness.timing import TimingPolicy
 

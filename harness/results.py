@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: where it ran (launcher, job and GPU co-tenant columns)
 
 SCHEMA = pa.schema([
     # identity
@@ -34,6 +34,10 @@ SCHEMA = pa.schema([
     ("device_count", pa.int64()), ("torch", pa.string()), ("cuda", pa.string()), ("driver", pa.string()),
     ("cpu", pa.string()), ("threads", pa.int64()), ("git_sha", pa.string()), ("hostname", pa.string()),
     ("python", pa.string()), ("libraries", pa.string()),
+    # where it ran (harness.where): the launcher, its job, the GPU's other processes while timing
+    ("launcher", pa.string()), ("cuda_visible_devices", pa.string()), ("slurm_job_id", pa.string()),
+    ("slurm_array_job_id", pa.string()), ("slurm_array_task_id", pa.string()), ("ray_node_id", pa.string()),
+    ("ray_task_id", pa.string()), ("gpu_other_processes", pa.int64()),
     # what was seen
     ("metric", pa.string()), ("value", pa.float64()), ("unit", pa.string()), ("higher_is_better", pa.bool_()),
     ("sample", pa.int64()), ("stage", pa.string()), ("n", pa.int64()), ("timing", pa.string()),

@@ -224,3 +224,12 @@ def time_module_calls(module: torch.nn.Module | None, device: torch.device | str
             out += [a.elapsed_time(b) / 1e3 for a, b in zip(marks, marks[1:])]
         else:
             out += [(b - a) / 1e9 for a, b in zip(marks, marks[1:])]
+
+
+def wall_time(fn: Callable[[], Any]) -> tuple[Any, float]:
+    """``fn()`` and its seconds on the host clock: one call, no warm-up, for benchmarks of whole runs
+    (bench/launch_overhead.py times complete sweeps, each in fresh processes; the caller repeats and
+    interleaves them)."""
+    t0 = time.perf_counter_ns()
+    out = fn()
+    return out, (time.perf_counter_ns() - t0) / 1e9

@@ -25,6 +25,7 @@ from harness.metrics.fid import (
     real_features,
 )
 from harness.plugin import Observation, PluginConfig, Prepared, Task
+from harness.progress import track
 from harness.registry import register_task
 from tasks.diffusion.sampler import SamplerMethod
 from tasks.zoo import resolve
@@ -162,7 +163,7 @@ class ImageGeneration(Task):
             gen = self._generator(seed)
             images = torch.cat([
                 denoise(self.unet, scheduler, method.steps, chunk, gen).float().clamp(-1, 1).cpu()
-                for chunk in noise.split(self.cfg.eval_batch)
+                for chunk in track(noise.split(self.cfg.eval_batch), desc="FID sample batches")
             ])
             n = len(images)
             feats = self._features(images)
