@@ -44,9 +44,12 @@ class Hardware:
     def __post_init__(self) -> None:
         if self.dtype not in DTYPES:
             raise ValueError(f"hardware.dtype={self.dtype!r}; valid: {', '.join(DTYPES)}")
-        if self.threads < 1:
-            raise ValueError(f"hardware.threads must be >= 1, got {self.threads}")
-        kind = torch.device(self.device).type
+        if isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1:
+            raise ValueError(f"hardware.threads={self.threads!r}: expected a whole number >= 1 (torch CPU threads)")
+        try:
+            kind = torch.device(self.device).type
+        except (RuntimeError, TypeError):
+            kind = None
         if kind not in ("cpu", "cuda"):
             raise ValueError(f"hardware.device={self.device!r}; valid: cpu, cuda, cuda:N")
         if kind == "cuda" and not torch.cuda.is_available():
@@ -137,6 +140,11 @@ def plan(cfg: DictConfig) -> list[Point]:
     (``method=``/``method.X=``), which runs ``cfg.method`` alone.
     """
     given, profile = _command_line()
+    _check_additions(cfg)
+    seed = check_seed(cfg.seed)
+    for key in ("interleave", "report"):
+        if not isinstance(cfg.get(key, False), bool):
+            raise ValueError(f"{key}={cfg.get(key)!r}: expected true or false")
     hardware = Hardware(**OmegaConf.to_container(cfg.hardware, resolve=True))
     task = _task_config(cfg, given, profile)
     model = OmegaConf.to_container(cfg.model, resolve=True)
@@ -146,8 +154,11 @@ def plan(cfg: DictConfig) -> list[Point]:
         methods = [OmegaConf.to_object(cfg.method)]
     else:
         methods = [build_config("method", OmegaConf.to_container(p, resolve=True)) for p in cfg.points]
+    _check_task(task, model, methods)
     policy = asdict(OmegaConf.to_object(cfg.timing))
-    points = [Point(asdict(task), model, asdict(m), asdict(hardware), int(cfg.seed), policy) for m in methods]
+    points = [Point(asdict(task), model, asdict(m), asdict(hardware), seed, policy) for m in methods]
+    if cfg.baseline is not None and not cfg.get("interleave"):
+        _check_baseline(cfg.baseline, [p.method for p in points])
     if not cfg.get("interleave"):
         return points
     # ABBA: every non-baseline point times the baseline in alternation with itself (docs/analysis.md).
@@ -160,6 +171,52 @@ def plan(cfg: DictConfig) -> list[Point]:
         raise ValueError(f"interleave=true needs the baseline {cfg.baseline!r} among the points or the experiment's "
                          f"points; found: {', '.join(sorted({variant_label(m) for m in pool}))}")
     return [p if p.method == base[0] else replace(p, paired_with=base[0]) for p in points]
+
+
+SEED_MAX = 2**32 - 1  # numpy's legacy seed range (np.random.seed), which the runner seeds
+
+
+def check_seed(value: Any) -> int:
+    """The seed as an int, or ``ValueError``: ``seed=1.5`` must not run as seed 1, nor ``seed=-1`` fail later."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= SEED_MAX:
+        raise ValueError(f"seed={value!r}: expected a whole number from 0 to {SEED_MAX}")
+    return value
+
+
+def _check_additions(cfg: DictConfig) -> None:
+    """``+key=value`` adds a key nothing reads (every key the harness reads exists already): refuse it."""
+    from hydra.core.hydra_config import HydraConfig
+
+    added = [o for o in HydraConfig.get().overrides.task if o.startswith("+") and not o.lstrip("+").startswith("hydra")]
+    if added:
+        keys = {o.lstrip("+").split("=", 1)[0].split(".")[0].split("/")[0] for o in added}
+        known = sorted(k for k in cfg if k != "hydra" and k not in keys)
+        raise ValueError(f"{added[0]}: adds a key the harness does not read (a typo?); set existing keys without "
+                         f"'+', e.g. seed=1 or method.steps=10; top-level keys: {', '.join(known)}")
+
+
+def _check_task(task: Any, model: dict[str, Any], methods: list[Any]) -> None:
+    """Every method fits the task's workload, and the task's model files and modules are there."""
+    from harness.registry import METHODS
+
+    task_cls = lookup("task", task.name)
+    for m in methods:
+        why = task_cls.fits(lookup("method", m.name))
+        if why is not None:
+            fit = sorted(n for n, c in METHODS.items() if task_cls.fits(c) is None)
+            raise ValueError(f"method={m.name!r} cannot run on task {task.name!r}: {why}; methods for this task: "
+                             f"{', '.join(fit) or '(none)'}")
+    task_cls.check(task, model)
+
+
+def _check_baseline(label: str, methods: list[dict[str, Any]]) -> None:
+    """The baseline names a variant: one of the points, or a label of a registered method (a point
+    of another ``-m`` job)."""
+    if any(variant_label(m) == label for m in methods) or _from_label(label):
+        return
+    raise ValueError(f"baseline={label!r} is not the label of a variant; labels look like ddim/steps=50 (method, "
+                     f"then each parameter that differs from its defaults); this run's points: "
+                     f"{', '.join(variant_label(m) for m in methods)}")
 
 
 def _from_label(label: str | None) -> list[dict[str, Any]]:

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 import numpy as np
 import torch
 
-from harness import counters, results, timing
+from harness import counters, machine, results, timing
 from harness.env import environment
 from harness.metrics import info
 from harness.plan import DTYPES, Hardware, Point
@@ -95,6 +95,11 @@ def run_point(point: Point, *, run_id: str, experiment: str, results_dir: str,
               baseline: str | None) -> tuple[str, str | None]:
     """Measure one point and write its file; a failure becomes an ``error`` row. Returns (status, error)."""
     status, error, timing_note = "ok", None, None
+    load = machine.measure_load()  # before timing: what other processes use (recorded, never acted on)
+    if machine.busy_warning(load, int(point.hardware["threads"])):
+        print(f"  note: busy machine before this point: {load.busy_cores:.1f} of {load.cpus} CPU(s) in use by other "
+              f"processes, hardware.threads={point.hardware['threads']} (recorded in busy_cores, free_cores)",
+              flush=True)
     try:
         obs, timing_note = measure_point(point)
     except Exception as exc:  # a failed point is a result, and the sweep goes on
@@ -109,7 +114,7 @@ def run_point(point: Point, *, run_id: str, experiment: str, results_dir: str,
         "config": json.dumps(asdict(point), sort_keys=True, default=str), "seed": point.seed,
         "batch_size": point.task.get("batch_size"), "baseline": baseline, "hardware": hw.name,
         "device": hw.device, "timing": timing_note,
-    } | environment(torch.device(hw.device))
+    } | environment(torch.device(hw.device)) | load.as_columns()
     rows = []
     for o in obs:
         meta = info(o.metric)
