@@ -23,7 +23,7 @@ from harness import fmt
 from harness.errors import BAD_INPUT, EXIT_BAD_INPUT, UsageError, debug_requested, guarded, one_line, report_error
 from harness.plan import CONF_DIR, Point, compose_config, plan
 from harness.registry import load_plugins
-from harness.results import aside_dir
+from harness.results import aside_dir, check_writable
 
 
 def sweep(cfg: DictConfig) -> None:
@@ -313,12 +313,16 @@ def precheck(argv: list[str]) -> int:
     overrides = [a for a in argv if not a.startswith("-")]
     try:
         jobs = _jobs(overrides) if flags else [overrides]
+        folders = []
         for job in jobs[:PRECHECK_MAX_JOBS]:
             cfg = compose_config(job)
             with contextlib.redirect_stdout(io.StringIO()):  # plan's notes print once, in the real run
                 plan(cfg)
+            folders.append(cfg.results_dir)
+        for folder in dict.fromkeys(folders):  # once every job is valid: this creates the folders
+            check_writable(folder)
     except Exception as exc:  # noqa: BLE001  (the error contract: one line)
-        return report_error("harness", _with_quoting_hint(exc))
+        return report_error("harness", _with_quoting_hint(exc, overrides))
     return 0
 
 
@@ -331,13 +335,23 @@ def _jobs(overrides: list[str]) -> list[list[str]]:
     return [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
 
 
-def _with_quoting_hint(exc: Exception) -> Exception:
+def _with_quoting_hint(exc: Exception, overrides: list[str]) -> Exception:
+    """Hydra's parse errors do not say which argument: name it, and how to quote."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import OverrideParseException
 
-    if isinstance(exc, OverrideParseException) or "Ambiguous value for argument" in str(exc):
-        return ValueError(f"{str(exc).splitlines()[0]}: {_QUOTING} (https://hydra.cc/docs/advanced/override_grammar/"
-                          "basic)")
-    return exc
+    if not (isinstance(exc, OverrideParseException) or "Ambiguous value for argument" in str(exc)):
+        return exc
+    bad = None
+    for o in overrides:
+        try:
+            OverridesParser.create().parse_override(o)
+        except Exception:  # noqa: BLE001  (Hydra raises several kinds here)
+            bad = o
+            break
+    where = f"{bad}: " if bad and bad not in str(exc).splitlines()[0] else ""
+    return ValueError(f"{where}{str(exc).splitlines()[0]}: {_QUOTING} (https://hydra.cc/docs/advanced/"
+                      "override_grammar/basic)")
 
 
 def help_text() -> str:
@@ -404,7 +418,7 @@ KEYS = {
     "points": "the experiment's list of variants, e.g. '[{name: ddim, steps: 20}]'",
     "results_dir": "folder of result files (one .parquet per point; reruns skip finished points)",
     "interleave": "time each point in ABBA blocks with the baseline (paired speedups)",
-    "report": "print the summary table and draw the Pareto plot (into RESULTS_DIR/_plots) at the end",
+    "report": "print the summary table and draw the Pareto plot (into RESULTS_DIR.meta/plots) at the end",
 }
 
 

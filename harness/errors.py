@@ -73,8 +73,8 @@ def _valid_keys(exc: BaseException | None) -> str | None:
     """The fields of the dataclass config an unknown key was looked up in (OmegaConf records it)."""
     import dataclasses
 
-    if not isinstance(exc, OmegaConfBaseException):
-        return None
+    if not isinstance(exc, OmegaConfBaseException) or not isinstance(exc, (KeyError, AttributeError)):
+        return None  # only an unknown key: a bad value of a known key lists no keys
     obj, parent = getattr(exc, "object_type", None), getattr(exc, "parent_node", None)
     if isinstance(obj, type) and dataclasses.is_dataclass(obj):
         return ", ".join(f.name for f in dataclasses.fields(obj))

@@ -17,6 +17,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
 from harness.registry import build_config, load_plugins, lookup
+from harness.results import meta_dir
 from harness.timing import TimingPolicy
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
@@ -26,6 +27,9 @@ DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.
 _timing_node = OmegaConf.structured(TimingPolicy)
 OmegaConf.set_readonly(_timing_node, False)
 ConfigStore.instance().store(group="timing", name="default", node=_timing_node)
+# ``${meta_dir:${results_dir}}``: where a run's files other than results go (Hydra's multirun.yaml),
+# next to the results folder so that dataset readers see only result files (harness.results).
+OmegaConf.register_new_resolver("meta_dir", lambda folder: str(meta_dir(folder)), replace=True)
 
 
 @dataclass(frozen=True)
@@ -53,8 +57,8 @@ class Hardware:
         if kind not in ("cpu", "cuda"):
             raise ValueError(f"hardware.device={self.device!r}; valid: cpu, cuda, cuda:N")
         if kind == "cuda" and not torch.cuda.is_available():
-            raise RuntimeError(f"hardware {self.name!r} asks for {self.device} but torch.cuda.is_available() is "
-                               "False (CPU-only torch or no GPU); use hardware=cpu")
+            raise ValueError(f"hardware {self.name!r} asks for {self.device} but torch.cuda.is_available() is "
+                             "False (CPU-only torch or no GPU); use hardware=cpu")
 
 
 SPEC_SHEET = ("peak_tflops", "mem_bandwidth_gbs")
@@ -148,7 +152,8 @@ def plan(cfg: DictConfig) -> list[Point]:
     hardware = Hardware(**OmegaConf.to_container(cfg.hardware, resolve=True))
     task = _task_config(cfg, given, profile)
     model = OmegaConf.to_container(cfg.model, resolve=True)
-    if any(k == "method" or k.startswith("method.") for k in given) or not cfg.points:
+    from_experiment = not (any(k == "method" or k.startswith("method.") for k in given) or not cfg.points)
+    if not from_experiment:
         if cfg.points:
             print(f"note: method given on the command line; the experiment's {len(cfg.points)} points are not run")
         methods = [OmegaConf.to_object(cfg.method)]
@@ -158,7 +163,7 @@ def plan(cfg: DictConfig) -> list[Point]:
     policy = asdict(OmegaConf.to_object(cfg.timing))
     points = [Point(asdict(task), model, asdict(m), asdict(hardware), seed, policy) for m in methods]
     if cfg.baseline is not None and not cfg.get("interleave"):
-        _check_baseline(cfg.baseline, [p.method for p in points])
+        _check_baseline(cfg.baseline, [p.method for p in points], from_experiment)
     if not cfg.get("interleave"):
         return points
     # ABBA: every non-baseline point times the baseline in alternation with itself (docs/analysis.md).
@@ -209,14 +214,16 @@ def _check_task(task: Any, model: dict[str, Any], methods: list[Any]) -> None:
     task_cls.check(task, model)
 
 
-def _check_baseline(label: str, methods: list[dict[str, Any]]) -> None:
-    """The baseline names a variant: one of the points, or a label of a registered method (a point
-    of another ``-m`` job)."""
-    if any(variant_label(m) == label for m in methods) or _from_label(label):
+def _check_baseline(label: Any, methods: list[dict[str, Any]], from_experiment: bool) -> None:
+    """The baseline names a variant: one of the experiment's points, or, where the command line
+    replaced them (``method=``, a ``-m`` job of one point), any label of a registered method."""
+    labels = [variant_label(m) for m in methods]
+    if label in labels or (not from_experiment and isinstance(label, str) and _from_label(label)):
         return
-    raise ValueError(f"baseline={label!r} is not the label of a variant; labels look like ddim/steps=50 (method, "
-                     f"then each parameter that differs from its defaults); this run's points: "
-                     f"{', '.join(variant_label(m) for m in methods)}")
+    what = "is not one of the experiment's points" if from_experiment and isinstance(label, str) and \
+        _from_label(label) else "is not the label of a variant"
+    raise ValueError(f"baseline={label!r} {what}; labels look like ddim/steps=50 (method, then each parameter that "
+                     f"differs from its defaults); this run's points: {', '.join(labels)}")
 
 
 def _from_label(label: str | None) -> list[dict[str, Any]]:

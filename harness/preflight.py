@@ -2,7 +2,7 @@
 
 - The results folder is writable (not found only after a point was fully measured).
 - Temp files that a killed write left behind are removed; result files of planned points that
-  cannot be read (a write cut short by a full disk) are moved to ``_set_aside/`` and measured
+  cannot be read (a write cut short by a full disk) are moved to ``<results>.meta/set_aside/`` and measured
   again, instead of crashing every rerun.
 - The machine's load: when the threads asked for will not find free cores, a warning with the fix
   comes first in the output (``harness.machine``). The thread count itself is never changed.

@@ -6,9 +6,10 @@ otherwise take the schema of whichever file sorts first and silently drop column
 ``load`` unions the columns of every file for the same reason.
 
 A results folder holds only result files, so that pandas, pyarrow, DuckDB and polars read it as one
-dataset: everything else the harness writes there goes into sub-folders whose names start with
-``_`` (``_plots``, ``_hydra``, ``_set_aside``), which dataset readers skip, as ``load`` does.
-Temp files of a write in progress start with ``.``, which readers skip too.
+dataset. Everything else a run writes goes next to it, into ``<results folder>.meta/`` (``plots/``,
+``hydra/`` with Hydra's multirun.yaml, ``set_aside/`` for unreadable files): polars reads every file
+under a folder, whatever its name, so even ``_``-prefixed sub-folders (which pyarrow skips) break it.
+Temp files of a write in progress start with ``.``, which every reader skips.
 """
 
 from __future__ import annotations
@@ -55,17 +56,29 @@ COLUMNS = SCHEMA.names
 # Columns every harness result file has had since schema version 1: a parquet file without them
 # is not ours (another tool's export, a stray file), and analysis refuses it by name.
 REQUIRED = ("point_id", "status", "metric", "value")
-# Sub-folders of a results folder for what is not a result row; readers skip names starting with _ or .
-ASIDE = {"plots": "_plots", "hydra": "_hydra", "set_aside": "_set_aside"}
+# What a run writes besides result rows, in ``<results folder>.meta/`` (``meta_dir``).
+ASIDE = ("plots", "hydra", "set_aside")
 
 
 class ResultsError(ValueError):
     """A results path that cannot be read as harness results (names the path and what was expected)."""
 
 
+def meta_dir(results_dir: str | Path) -> Path:
+    """``results/samplers_digits`` -> ``results/samplers_digits.meta``: next to the folder, not in it."""
+    folder = Path(results_dir)
+    if folder.name in ("", ".", ".."):  # "." or "..": name it by the folder it is
+        folder = folder.resolve()
+    if not folder.name:
+        raise ValueError(f"results_dir={str(results_dir)!r}: expected a folder below the file system's root")
+    return folder.with_name(folder.name + ".meta")
+
+
 def aside_dir(results_dir: str | Path, kind: str) -> Path:
-    """Where ``kind`` (plots, hydra, set_aside) goes inside a results folder, out of dataset readers' way."""
-    return Path(results_dir) / ASIDE[kind]
+    """Where ``kind`` (plots, hydra, set_aside) goes for a results folder, out of dataset readers' way."""
+    if kind not in ASIDE:
+        raise ValueError(f"aside kind {kind!r}; valid: {', '.join(ASIDE)}")
+    return meta_dir(results_dir) / kind
 
 
 def point_file(results_dir: str | Path, point_id: str) -> Path:
@@ -154,7 +167,8 @@ def _alive(pid: int) -> bool:
 
 def set_aside_unreadable(results_dir: str | Path, point_ids: Iterable[str]) -> list[tuple[Path, Path, str]]:
     """Move the files of ``point_ids`` that cannot be read (a write cut short by a full disk, a
-    crash) into ``_set_aside/``, so that their points are measured again. Returns (from, to, why)."""
+    crash) into ``<results folder>.meta/set_aside/``, so that their points are measured again.
+    Returns (from, to, why)."""
     moved = []
     for pid in point_ids:
         path = point_file(results_dir, pid)

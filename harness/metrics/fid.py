@@ -56,7 +56,8 @@ def extractor_factory(spec: str) -> Callable[[], Extractor]:
     try:
         return getattr(importlib.import_module(module), attr)
     except (ImportError, AttributeError) as exc:
-        raise ValueError(f"feature extractor {spec!r}: cannot import {module}.{attr} ({type(exc).__name__}: {exc})"
+        raise ValueError(f"feature extractor {spec!r}: cannot import {module}.{attr} ({type(exc).__name__}: {exc}); "
+                         "expected python:MODULE:FACTORY with MODULE importable here, or digits_classifier, inception"
                          ) from None
 
 

@@ -32,11 +32,9 @@ def check_source(source: object, field: str, kind: str, marker: str | None = Non
     expected = f"expected zoo:NAME (shipped: {', '.join(_shipped())}), a local {kind} folder, or a hub id (org/name)"
     if not isinstance(source, str) or not source.strip():
         raise ValueError(f"{field}={source!r}: {expected}")
-    if source.startswith("zoo:"):
-        if not (ZOO_DIR / source[4:]).is_dir() or source[4:] in ("", ".", ".."):
-            raise ValueError(f"{field}={source!r}: no such embedded model; {expected}")
-        return
-    path = Path(source).expanduser()
+    if source.startswith("zoo:") and (not (ZOO_DIR / source[4:]).is_dir() or source[4:] in ("", ".", "..")):
+        raise ValueError(f"{field}={source!r}: no such embedded model; {expected}")
+    path = ZOO_DIR / source[4:] if source.startswith("zoo:") else Path(source).expanduser()
     if path.is_dir():
         if marker and not (path / marker).exists():
             raise ValueError(f"{field}={source!r}: the folder has no {marker}; expected a {kind} folder "
