@@ -308,3 +308,17 @@ def test_result_files_respect_the_umask(tmp_path: Path, umask: int, mode: int) -
         os.umask(before)
     (f,) = path.glob("*.parquet")
     assert f.stat().st_mode & 0o777 == mode
+
+
+# -- first contact -----------------------------------------------------------------------------------------
+
+def test_help_shows_subcommands_and_the_groups_a_user_can_set(capsys: pytest.CaptureFixture) -> None:
+    for flag in ("--help", "-h", "help"):
+        assert main([flag]) == 0
+        out = capsys.readouterr().out
+        for word in ("report", "pareto", "compare", "history", "budget", "claims", "experiment", "method",
+                     "hardware", "profile", "timing", "samplers_digits", "ddim", "hardware.threads", "exit codes"):
+            assert word in out, word
+        groups = out.split("config groups")[1].split("keys (KEY=VALUE)")[0]
+        assert "\n  claims" not in groups  # conf/claims holds claim files, not a config group
+
