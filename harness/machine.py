@@ -3,10 +3,10 @@
 Why it matters (docs/design.md, "Threads on a busy machine"): torch's CPU kernels run on OpenMP
 threads that meet at a barrier after every parallel region. When another process holds the cores,
 each barrier waits for a descheduled thread to get its next time slice, so a 2-thread call slowed
-down 20-40x here while two other processes were busy, where a 1-thread call slowed down about 2x
-(``bench/threads.py``). The harness never changes the thread count because of load (two runs would
-stop being comparable); it measures the load, records it on every row, and says at the top of a run
-what to set.
+down 4-16x here while two other processes were busy, where a 1-thread call slowed down 1.4-2.8x
+(``bench/threads.py``, docs/design.md item 13). The harness never changes the thread count because
+of load (two runs would stop being comparable); it measures the load, records it on every row, and
+says at the top of a run what to set.
 """
 
 from __future__ import annotations
@@ -105,5 +105,6 @@ def busy_warning(load: Load, threads: int, device: str = "cpu") -> str | None:
     return (f"WARNING: busy machine: other processes used {load.busy_cores:.1f} of {load.cpus} CPU(s) just now "
             f"(load average {load.load_1m if load.load_1m is not None else '-'}), so hardware.threads={threads} "
             f"will not find {threads} free core(s) ({device}). OpenMP threads on busy cores wait on each other: "
-            f"calls ran 20-40x slower here with 2 threads on 2 busy cores, about 2x with 1 (bench/threads.py). "
+            f"with 2 other busy processes on 2 cores, calls ran 4-16x slower with 2 threads, 1.4-2.8x with 1 "
+            f"(docs/design.md, item 13). "
             f"Fix: {fix}. The load is recorded on every row (cpus, busy_cores, free_cores, load_1m).")
