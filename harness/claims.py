@@ -142,14 +142,31 @@ def parse_claim(cid: str, data: dict[str, Any]) -> Claim:
 
 
 def load_claims(claims_dir: str | Path = CLAIMS_DIR, ids: list[str] | None = None) -> list[Claim]:
+    if not Path(claims_dir).is_dir():
+        raise ClaimError(f"claims folder {str(claims_dir)!r} does not exist; expected a folder of claim YAML files "
+                         f"(default {CLAIMS_DIR})")
     files = sorted(Path(claims_dir).glob("*.yaml"))
     known = [f.stem for f in files]
+    if not files:
+        raise ClaimError(f"claims folder {str(claims_dir)!r} has no .yaml claim files; expected one file per claim "
+                         f"(as in {CLAIMS_DIR})")
     if ids:
         bad = [i for i in ids if i not in known]
         if bad:
             raise ClaimError(f"unknown claim(s) {bad}; registered: {', '.join(known) or '(none)'}")
         files = [f for f in files if f.stem in ids]
-    return [parse_claim(f.stem, yaml.safe_load(f.read_text()) or {}) for f in files]
+    return [parse_claim(f.stem, _read_yaml(f)) for f in files]
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ClaimError(f"claim file {path}: not valid YAML ({' '.join(str(exc).split())})") from None
+    if not isinstance(data, dict):
+        raise ClaimError(f"claim file {path}: expected a mapping of keys (paper, claim, checks, ...), got "
+                         f"{type(data).__name__}")
+    return data
 
 
 def default_seeds(claim: Claim) -> list[int]:
@@ -176,6 +193,10 @@ def _points(claim: Claim, run: bool, seed: int) -> tuple[pd.DataFrame, list[str]
         raise ClaimError(f"claim {claim.id}: variant(s) {missing} are not points of experiment "
                          f"{claim.experiment}; its points: {', '.join(planned)}")
     log, todo = [], []
+    if run:
+        from harness.preflight import preflight
+
+        preflight([planned[v] for v in wanted], cfg.results_dir)
     for v in wanted:
         p = planned[v]
         if is_finished(cfg.results_dir, p.point_id):

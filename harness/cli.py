@@ -1,19 +1,29 @@
-"""``python -m harness``: a sweep (Hydra overrides) or a subcommand (``report``)."""
+"""``python -m harness``: a sweep (Hydra overrides) or a subcommand (``report``).
+
+Every command follows one error contract (``harness.errors``): a bad input is one line naming it
+and what was expected, exit code 3, and nothing runs; tracebacks only with ``--debug``.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
+import math
+import os
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from harness import fmt
-from harness.plan import CONF_DIR, plan
+from harness.errors import BAD_INPUT, EXIT_BAD_INPUT, UsageError, debug_requested, guarded, one_line, report_error
+from harness.plan import CONF_DIR, Point, compose_config, plan
 from harness.registry import load_plugins
+from harness.results import aside_dir, check_writable
 
 
 def sweep(cfg: DictConfig) -> None:
@@ -22,7 +32,7 @@ def sweep(cfg: DictConfig) -> None:
 
     from harness.launch.launcher import PENDING, launch
 
-    points = plan(cfg)
+    points = prepared_points(cfg)
     launcher = OmegaConf.to_object(cfg.launcher)
     run = launch(points, launcher, results_dir=cfg.results_dir, experiment=cfg.experiment_name,
                  baseline=cfg.baseline)
@@ -41,11 +51,26 @@ def _finish(runs: list[Any], cfg: DictConfig, single: bool) -> None:
 
     bad = sum(run.wait().bad for run in runs)
     if cfg.report and single:
-        print("\n" + report([cfg.results_dir], out_dir=cfg.results_dir))
+        print("\n" + report([cfg.results_dir], out_dir=aside_dir(cfg.results_dir, "plots")))
     if bad:
         print(f"{bad} point(s) failed; their rows hold the error", flush=True)
         if single:  # a multirun goes on to its other jobs
             raise SystemExit(1)
+
+
+def prepared_points(cfg: DictConfig) -> list[Point]:
+    """The validated points, after the checks that must pass before anything is measured
+    (``harness.preflight``); a bad input ends the run here with one line and exit code 3."""
+    from harness.preflight import preflight
+
+    try:
+        points = plan(cfg)
+        preflight(points, cfg.results_dir)
+    except BAD_INPUT as exc:
+        if debug_requested([])[0]:
+            raise
+        raise SystemExit(report_error("harness", exc)) from None
+    return points
 
 
 class MultirunReport(Callback):
@@ -59,11 +84,41 @@ class MultirunReport(Callback):
         if runs:
             _finish(runs, config, single=False)
         if config.report and config.launcher.wait and Path(config.results_dir).exists():
-            print("\n" + report([config.results_dir], out_dir=config.results_dir))
+            print("\n" + report([config.results_dir], out_dir=aside_dir(config.results_dir, "plots")))
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, under the error contract: a bad argument is one line and exit code 3 (argparse's own
+    exit code 2 would read as `compare`'s "inconclusive")."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see {self.prog} --help)")
+
+
+def _number(low: float, high: float | None = None, low_open: bool = True) -> Any:
+    """An argparse type: a finite number in (low, high) (or [low, high) when not ``low_open``)."""
+    def parse(text: str) -> float:
+        bounds = f"{'>' if low_open else '>='} {low:g}" + (f" and < {high:g}" if high is not None else "")
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number {bounds}, got {text!r}") from None
+        ok = math.isfinite(value) and (value > low if low_open else value >= low) and (high is None or value < high)
+        if not ok:
+            raise argparse.ArgumentTypeError(f"expected a number {bounds}, got {text!r}")
+        return value
+
+    return parse
+
+
+MARGIN = _number(0.0, 1.0, low_open=False)  # a relative change, e.g. 0.05
 
 
 def _parser(name: str, description: str) -> argparse.ArgumentParser:
-    return argparse.ArgumentParser(prog=f"harness {name}", description=description)
+    p = _Parser(prog=f"harness {name}", description=description,
+                epilog="Exit codes: 0 done, 1 a failure in the results, 2 inconclusive (compare), 3 bad input (one "
+                       "line naming it), 4 internal error. --debug: show tracebacks.")
+    return p
 
 
 def report_main(argv: list[str]) -> int:
@@ -94,9 +149,7 @@ def pareto_main(argv: list[str]) -> int:
     args = p.parse_args(argv)
     est = estimates(load(*args.results))
     cost, quality = resolve_metric(args.cost, est.metric), resolve_metric(args.quality, est.metric)
-    ref = tuple(float(x) for x in args.ref.split(",")) if args.ref else None
-    if ref is not None and len(ref) != 2:
-        raise SystemExit(f"--ref {args.ref!r}: expected COST,QUALITY")
+    ref = _ref(args.ref) if args.ref else None
     table, volumes = pareto_table(est, cost, quality, ref)
     for _, v in volumes.iterrows():
         print(f"{v.task} / {v.model} on {v.hardware} ({v.device_name}): {v.front} of {v.points} points on the front; "
@@ -116,8 +169,18 @@ def pareto_main(argv: list[str]) -> int:
     return 0
 
 
+def _ref(text: str) -> tuple[float, float]:
+    try:
+        ref = tuple(float(x) for x in text.split(","))
+    except ValueError:
+        ref = ()
+    if len(ref) != 2 or not all(map(math.isfinite, ref)):
+        raise UsageError(f"argument --ref: expected COST,QUALITY (two numbers, e.g. 0.5,40), got {text!r}")
+    return ref  # type: ignore[return-value]
+
+
 def compare_main(argv: list[str]) -> int:
-    from harness.compare import EXIT_ERROR, CompareError, compare, render
+    from harness.compare import EXIT_ERROR, compare, render
     from harness.results import load
 
     p = _parser("compare", "Compare result set B against A, point by point, with verdicts. Exit codes: 0 no "
@@ -125,18 +188,15 @@ def compare_main(argv: list[str]) -> int:
     p.add_argument("a", help="result folder or file: the reference (old commit, old GPU)")
     p.add_argument("b", help="result folder or file: the candidate")
     p.add_argument("--metrics", help="comma-separated metrics (default: latency and every quality metric)")
-    p.add_argument("--margin", type=float, default=0.05, help="relative change that matters (default 0.05)")
+    p.add_argument("--margin", type=MARGIN, default=0.05, help="relative change that matters, in [0, 1) "
+                   "(default 0.05)")
     p.add_argument("--allow-unmatched", action="store_true", help="points in only one set are listed, not an error")
     args = p.parse_args(argv)
-    try:
-        c = compare(load(args.a), load(args.b), args.metrics.split(",") if args.metrics else None, args.margin)
-    except (CompareError, FileNotFoundError, KeyError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
+    c = compare(load(args.a), load(args.b), args.metrics.split(",") if args.metrics else None, args.margin)
     print(render(c, args.margin))
     if (c.only_a or c.only_b) and not args.allow_unmatched:
-        print("error: some points are in only one result set (see above); --allow-unmatched to accept",
-              file=sys.stderr)
+        print("harness compare: error: some points are in only one result set (see above); --allow-unmatched to "
+              "accept", file=sys.stderr)
         return EXIT_ERROR
     return c.exit_code
 
@@ -149,7 +209,7 @@ def history_main(argv: list[str]) -> int:
     p = _parser("history", "Each point's metric over many runs (dates, commits, GPUs) and where it first changed.")
     p.add_argument("results", nargs="+", help="result folders or files, all runs together")
     p.add_argument("--metric", default="latency")
-    p.add_argument("--margin", type=float, default=0.05)
+    p.add_argument("--margin", type=MARGIN, default=0.05, help="relative change that matters, in [0, 1)")
     p.add_argument("--out", help="folder to write the plot to (default: no plot)")
     args = p.parse_args(argv)
     h = history(load(*args.results), args.metric, args.margin)
@@ -171,7 +231,7 @@ def budget_main(argv: list[str]) -> int:
     p.add_argument("--cost", default="latency", help="cost metric: latency, nfe, flops, peak_memory, ...")
     p.add_argument("--quality", default="fid")
     g = p.add_mutually_exclusive_group(required=True)
-    g.add_argument("--max", type=float, help="the budget: largest cost allowed")
+    g.add_argument("--max", type=_number(0.0), help="the budget: largest cost allowed (> 0)")
     g.add_argument("--range", help="LO:HI[:N] budgets, geometrically spaced: quality-vs-budget curves")
     p.add_argument("--out", help="folder to write the curves plot to (default: no plot)")
     args = p.parse_args(argv)
@@ -219,7 +279,7 @@ def claims_main(argv: list[str]) -> int:
             v = evaluate(claim, run=not args.no_run, seeds=args.seeds)
         except (ClaimError, ValueError, RuntimeError) as exc:  # bad config or point: say why, go on
             failed += 1
-            print(f"[{claim.id}] NO VERDICT: {type(exc).__name__}: {exc}\n", flush=True)
+            print(f"[{claim.id}] NO VERDICT: {type(exc).__name__}: {one_line(exc)}\n", flush=True)
             summary.append((claim.id, "-", "-", "-", "-", "no verdict"))
             continue
         print(render(v) + "\n", flush=True)
@@ -231,6 +291,14 @@ def claims_main(argv: list[str]) -> int:
     return 1 if failed else 0
 
 
+ABOUT = {
+    "report": "summary table: latency, speedup and quality change vs the baseline, with CIs (--out: plot)",
+    "pareto": "Pareto front of any cost and quality metric, with CIs and hypervolume",
+    "compare": "result set B against A, point by point: regression / improvement / no change / inconclusive",
+    "history": "each point's metric over many runs, and where it first changed",
+    "budget": "best quality per method within a cost budget (--max) or over a range of budgets (--range)",
+    "claims": "registered paper claims (conf/claims): claimed vs measured, a verdict per claim",
+}
 SUBCOMMANDS = {"report": report_main, "pareto": pareto_main, "compare": compare_main, "history": history_main,
                "budget": budget_main, "claims": claims_main}
 
@@ -238,10 +306,21 @@ SUBCOMMANDS = {"report": report_main, "pareto": pareto_main, "compare": compare_
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in SUBCOMMANDS:
-        return SUBCOMMANDS[argv[0]](argv[1:])
+        return guarded(f"harness {argv[0]}", SUBCOMMANDS[argv[0]], argv[1:])
+    debug, argv = debug_requested(argv)
+    if argv and argv[0] in ("-h", "--help", "help"):
+        print(help_text())
+        return 0
     if argv and not argv[0].startswith("-") and "=" not in argv[0]:
-        raise SystemExit(f"unknown subcommand {argv[0]!r}; valid: {', '.join(SUBCOMMANDS)}, or Hydra overrides "
-                         "such as method=ddim method.steps=10")
+        print(f"harness: error: unknown subcommand {argv[0]!r}; valid: {', '.join(SUBCOMMANDS)}, or Hydra overrides "
+              "such as method=ddim method.steps=10 (harness --help)", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if debug:
+        os.environ["HARNESS_DEBUG"] = "1"  # for the sweep, which Hydra calls
+    else:
+        code = precheck(argv)
+        if code:
+            return code
     import hydra
 
     load_plugins()
@@ -250,3 +329,137 @@ def main(argv: list[str] | None = None) -> int:
     sys.argv = [sys.argv[0], *argv]
     hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")(sweep)()
     return 0
+
+
+# Hydra's own flags (--cfg job, --info, --hydra-help, ...): Hydra handles those, unchecked here.
+_SWEEP_FLAGS = ("-m", "--multirun")
+_QUOTING = ("a value with spaces or any of ( ) [ ] { } , = ~ : ' \" needs quotes inside the argument, e.g. "
+            "'results_dir=\"~/my results (2)\"'")
+PRECHECK_MAX_JOBS = 256  # a longer -m sweep is checked job by job as it runs
+
+
+def precheck(argv: list[str]) -> int:
+    """Compose and plan every job of the command line before Hydra runs any of it, so that a bad
+    override or value is one line and exit code 3 before anything is measured (0 when all is well)."""
+    flags = [a for a in argv if a.startswith("-")]
+    if any(f not in _SWEEP_FLAGS for f in flags):
+        return 0
+    overrides = [a for a in argv if not a.startswith("-")]
+    try:
+        jobs = _jobs(overrides) if flags else [overrides]
+        folders = []
+        for job in jobs[:PRECHECK_MAX_JOBS]:
+            cfg = compose_config(job)
+            with contextlib.redirect_stdout(io.StringIO()):  # plan's notes print once, in the real run
+                plan(cfg)
+            folders.append(cfg.results_dir)
+        for folder in dict.fromkeys(folders):  # once every job is valid: this creates the folders
+            check_writable(folder)
+    except Exception as exc:  # noqa: BLE001  (the error contract: one line)
+        return report_error("harness", _with_quoting_hint(exc, overrides))
+    return 0
+
+
+def _jobs(overrides: list[str]) -> list[list[str]]:
+    """The jobs of a ``-m`` command line, as Hydra's basic sweeper splits them."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    return [job for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
+
+
+def _with_quoting_hint(exc: Exception, overrides: list[str]) -> Exception:
+    """Hydra's parse errors do not say which argument: name it, and how to quote."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import OverrideParseException
+
+    if not (isinstance(exc, OverrideParseException) or "Ambiguous value for argument" in str(exc)):
+        return exc
+    bad = None
+    for o in overrides:
+        try:
+            OverridesParser.create().parse_override(o)
+        except Exception:  # noqa: BLE001  (Hydra raises several kinds here)
+            bad = o
+            break
+    where = f"{bad}: " if bad and bad not in str(exc).splitlines()[0] else ""
+    return ValueError(f"{where}{str(exc).splitlines()[0]}: {_QUOTING} (https://hydra.cc/docs/advanced/"
+                      "override_grammar/basic)")
+
+
+def help_text() -> str:
+    """``harness --help``: the subcommands, the config groups and keys a user can set, exit codes."""
+    import yaml
+
+    from harness.registry import METHODS, TASKS
+
+    load_plugins()
+    root = yaml.safe_load((CONF_DIR / "config.yaml").read_text())
+    groups = {}
+    for entry in root["defaults"]:
+        if isinstance(entry, dict):
+            (group, default), = entry.items()
+            if not group.startswith(("override ", "hydra")):
+                groups[group] = default
+    options = {g: sorted(p.stem for p in (CONF_DIR / g).glob("*.yaml")) for g in groups if (CONF_DIR / g).is_dir()}
+    options["task"] = sorted(TASKS)
+    by_workload: dict[str, list[str]] = {}
+    for name, cls in sorted(METHODS.items()):
+        by_workload.setdefault(cls.__module__.split(".")[-2] if cls.__module__.count(".") >= 2 else "other",
+                               []).append(name)
+    options["method"] = [f"{w}: {', '.join(n)}" for w, n in sorted(by_workload.items())]
+    options["timing"] = ["default (set fields: timing.max_time_s=2, timing.min_repeats=7, ...)"]
+    lines = [
+        "usage: harness [OVERRIDE ...]          run a sweep: the default experiment (samplers_digits) on CPU",
+        "       harness -m OVERRIDE ...         one job per combination (e.g. method=ddim,euler method.steps=5,10)",
+        "       harness SUBCOMMAND ARGS...      analyse results (harness SUBCOMMAND --help)",
+        "",
+        "subcommands:",
+        *[f"  {name:<8} {ABOUT[name]}" for name in SUBCOMMANDS],
+        "",
+        "config groups (GROUP=OPTION; default in brackets):",
+    ]
+    for group, default in groups.items():
+        opts = options.get(group, [])
+        head = f"  {group:<10} [{default if default is not None else 'none'}] "
+        if group == "method":
+            lines.append(head + "registered methods by workload (method.FIELD=... sets a field):")
+            lines += [f"{'':<14}{o}" for o in opts]
+        else:
+            lines.append(head + ", ".join(opts))
+    lines += ["", "keys (KEY=VALUE):"]
+    keys = [*_root_keys(), ("hardware.threads", "N", "torch CPU threads (recorded; never changed by load)"),
+            ("task.FIELD", "...", "a field of the task's config, e.g. task.n_samples=500"),
+            ("timing.FIELD", "...", "the timing policy, e.g. timing.max_time_s=2")]
+    for key, val, about in keys:
+        kv = f"{key}={val}"
+        lines.append(f"  {kv:<26} {about}" if len(kv) < 27 else f"  {kv}\n  {'':<26} {about}")
+    lines += [
+        "",
+        "Values with spaces or ( ) [ ] , = ~ need quotes inside the argument: 'results_dir=\"~/my results\"'.",
+        "exit codes: 0 done; 1 a point failed (its row holds the error), a regression (compare) or a claim without",
+        "a verdict; 2 inconclusive (compare); 3 bad input (one line naming it, nothing ran); 4 internal error.",
+        "--debug: tracebacks instead of one-line errors. --hydra-help: Hydra's own help. Docs: README.md, docs/.",
+    ]
+    return "\n".join(lines)
+
+
+# What each plain key of conf/config.yaml is for (its default is read from the file).
+KEYS = {
+    "seed": "seed of the initial noise / sampling; every method at a seed starts alike",
+    "baseline": "variant label speedups are computed against, e.g. 'ddim/steps=50'",
+    "points": "the experiment's list of variants, e.g. '[{name: ddim, steps: 20}]'",
+    "results_dir": "folder of result files (one .parquet per point; reruns skip finished points)",
+    "interleave": "time each point in ABBA blocks with the baseline (paired speedups)",
+    "report": "print the summary table and draw the Pareto plot (into RESULTS_DIR.meta/plots) at the end",
+}
+
+
+def _root_keys() -> list[tuple[str, str, str]]:
+    """(key, default, what it is for) for the plain keys of conf/config.yaml that a user sets."""
+    import yaml
+
+    root = yaml.safe_load((CONF_DIR / "config.yaml").read_text())
+    return [(k, "null" if root.get(k) is None else str(root[k]).lower() if isinstance(root[k], bool) else str(root[k]),
+             about) for k, about in KEYS.items() if k in root]

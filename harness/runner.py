@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from harness import counters, results, timing
+from harness import counters, machine, results, timing
 from harness.env import environment
 from harness.metrics import info
 from harness.plan import DTYPES, Hardware, Point
@@ -105,6 +105,11 @@ def run_point(point: Point, *, run_id: str, experiment: str, results_dir: str, b
     ``where``: the launcher and job columns (``harness.where.where_ran``) of the process measuring it.
     """
     status, error, timing_note = "ok", None, None
+    load = machine.measure_load()  # before timing: what other processes use (recorded, never acted on)
+    if machine.busy_warning(load, int(point.hardware["threads"])):
+        print(f"  note: busy machine before this point: {load.busy_cores:.1f} of {load.cpus} CPU(s) in use by other "
+              f"processes, hardware.threads={point.hardware['threads']} (recorded in busy_cores, free_cores)",
+              flush=True)
     try:
         obs, timing_note = measure_point(point)
     except Exception as exc:  # a failed point is a result, and the sweep goes on
@@ -112,7 +117,7 @@ def run_point(point: Point, *, run_id: str, experiment: str, results_dir: str, b
         obs = [Observation("error", float("nan"))]
     env = environment(torch.device(Hardware(**point.hardware).device))
     write_rows(point, obs, status=status, error=error, timing_note=timing_note, env=env, where=where, run_id=run_id,
-               experiment=experiment, results_dir=results_dir, baseline=baseline)
+               experiment=experiment, results_dir=results_dir, baseline=baseline, load=load.as_columns())
     return status, error
 
 
@@ -131,7 +136,7 @@ def write_failure(point: Point, error: str, *, env: dict[str, Any] | None, where
 
 def write_rows(point: Point, obs: list[Observation], *, status: str, error: str | None, timing_note: str | None,
                env: dict[str, Any], where: dict[str, Any] | None, run_id: str, experiment: str, results_dir: str,
-               baseline: str | None) -> None:
+               baseline: str | None, load: dict[str, Any] | None = None) -> None:
     hw = Hardware(**point.hardware)
     note = json.loads(timing_note) if timing_note else {}
     ident = {
@@ -142,7 +147,7 @@ def write_rows(point: Point, obs: list[Observation], *, status: str, error: str 
         "config": json.dumps(asdict(point), sort_keys=True, default=str), "seed": point.seed,
         "batch_size": point.task.get("batch_size"), "baseline": baseline, "hardware": hw.name,
         "device": hw.device, "timing": timing_note, "gpu_other_processes": note.get("gpu_other_processes"),
-    } | env | {c: (where or {}).get(c) for c in WHERE_COLUMNS}
+    } | env | {c: (where or {}).get(c) for c in WHERE_COLUMNS} | (load or {})
     rows = []
     for o in obs:
         meta = info(o.metric)

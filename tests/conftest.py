@@ -3,11 +3,18 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pytest
-import torch
-
+# The suite's own torch work runs on one thread, here and in the harness processes the tests start
+# (they inherit the environment): two OpenMP threads on cores that another job holds wait on each
+# other, and made the suite 6x slower on this 2-core machine (bench/threads.py). Experiments still
+# set hardware.threads themselves (part of what ran); the CPU default is 1. Set before torch loads
+# its OpenMP runtime, which reads the variable once.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")
