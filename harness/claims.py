@@ -202,7 +202,16 @@ def evaluate(claim: Claim, run: bool = True, confidence: float = 0.95) -> Verdic
     measured_on = f"{rows.device_name.iloc[0]} ({device}), {int(rows.threads.iloc[0])} threads"
     checks = []
     for check in claim.checks:
-        m = _measure(check, est, claim, confidence)
+        try:
+            m = _measure(check, est, claim, confidence)
+        except ClaimError as exc:
+            if kind in claim.comparable_on:
+                raise
+            # A figure this device cannot give (fraction_of_peak without a spec-sheet peak) does not stop the
+            # verdict "not comparable here"; the other checks still show what was measured.
+            checks.append((check, Estimate(math.nan, math.nan, math.nan, f"not measured on {kind}: {exc}"),
+                           NOT_COMPARABLE))
+            continue
         checks.append((check, m, check.judge(m)))
     if kind not in claim.comparable_on:
         return Verdict(claim, NOT_COMPARABLE, f"measured on {kind}; the claim was made on {claim.claimed_on} and is "
