@@ -154,7 +154,8 @@ class Attention(Task):
         sparse = kernel.pattern is not None
 
         def evaluate() -> list[Observation]:
-            out = kernel.call()
+            with torch.no_grad():  # as the timed calls: a compiled kernel guards on grad mode and would recompile
+                out = kernel.call()
             if out.shape != x.q.shape:
                 raise ValueError(f"method {method.name} returned shape {tuple(out.shape)}, expected {tuple(x.q.shape)}")
             allowed = allowed_pairs(x.seqlen, x.causal, kernel.pattern, self.device)
