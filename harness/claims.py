@@ -256,6 +256,17 @@ class Verdict:
     seeds: list[int]
 
 
+def _measure_here(check: Check, est: pd.DataFrame, claim: Claim, confidence: float, kind: str) -> Estimate:
+    try:
+        return _measure(check, est, claim, confidence)
+    except ClaimError as exc:
+        if kind in claim.comparable_on:
+            raise
+        # A figure this device cannot give (fraction_of_peak without a spec-sheet peak) does not stop the
+        # verdict "not comparable here"; the other checks still show what was measured.
+        return Estimate(math.nan, math.nan, math.nan, f"not measured on {kind}: {exc}")
+
+
 def across_seeds(kind: str, per_seed: list[Estimate], confidence: float = 0.95) -> Estimate:
     """Seeds as replicates: the mean of per-seed values with a t-interval over seeds (geometric mean
     and t on logs for ratios). One seed: its own estimate and interval."""
@@ -285,13 +296,18 @@ def evaluate(claim: Claim, run: bool = True, confidence: float = 0.95, seeds: li
             raise ClaimError(f"claim {claim.id}: point {first.variant} seed={seed} failed: "
                              f"{str(first.error).splitlines()[0]}")
         est = estimates(rows, confidence)
-        per_seed[seed] = [_measure(check, est, claim, confidence) for check in claim.checks]
+        kind = str(rows.device.iloc[0]).split(":")[0]
+        per_seed[seed] = [_measure_here(check, est, claim, confidence, kind) for check in claim.checks]
     device = str(rows.device.iloc[0])
     kind = device.split(":")[0]
     measured_on = f"{rows.device_name.iloc[0]} ({device}), {int(rows.threads.iloc[0])} threads"
     checks = []
     for i, check in enumerate(claim.checks):
         mine = {s: per_seed[s][i] for s in seeds}
+        if any(math.isnan(e.value) and e.estimator.startswith("not measured") for e in mine.values()):
+            first = next(iter(mine.values()))
+            checks.append(CheckResult(check, first, NOT_COMPARABLE, {s: (e, NOT_COMPARABLE) for s, e in mine.items()}))
+            continue
         est = across_seeds(check.kind, list(mine.values()), confidence)
         checks.append(CheckResult(check, est, check.judge(est), {s: (e, check.judge(e)) for s, e in mine.items()}))
     if kind not in claim.comparable_on:

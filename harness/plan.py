@@ -63,6 +63,7 @@ class Hardware:
 
 
 SPEC_SHEET = ("peak_tflops", "mem_bandwidth_gbs")
+KERNEL_MODES = ("l2_flush", "cuda_graph")  # TimingPolicy fields
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,8 @@ class Point:
         if ident["paired_with"] is None:  # keep the ids of unpaired points as they were
             del ident["paired_with"]
         ident["hardware"] = {k: v for k, v in ident["hardware"].items() if k not in SPEC_SHEET}
+        # The kernel timing modes came later: switched off, they keep the ids of earlier points as they were.
+        ident["timing"] = {k: v for k, v in ident["timing"].items() if not (k in KERNEL_MODES and v is False)}
         blob = json.dumps(ident, sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -161,7 +164,9 @@ def plan(cfg: DictConfig) -> list[Point]:
     else:
         methods = [build_config("method", OmegaConf.to_container(p, resolve=True)) for p in cfg.points]
     _check_task(task, model, methods)
-    policy = asdict(OmegaConf.to_object(cfg.timing))
+    timing = OmegaConf.to_object(cfg.timing)
+    timing.check_device(hardware.device)  # e.g. timing.cuda_graph=true on CPU fails here, before any point runs
+    policy = asdict(timing)
     points = [Point(asdict(task), model, asdict(m), asdict(hardware), seed, policy) for m in methods]
     if cfg.baseline is not None and not cfg.get("interleave"):
         _check_baseline(cfg.baseline, [p.method for p in points], from_experiment)
