@@ -48,6 +48,17 @@ def _parser(name: str, description: str) -> argparse.ArgumentParser:
     return argparse.ArgumentParser(prog=f"harness {name}", description=description)
 
 
+def _html_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--html", metavar="OUT.html", help="also write the tables and interactive plots as one "
+                   "self-contained HTML page (opens offline)")
+
+
+def _write_html(path: str, page: str) -> None:
+    from harness.webpage import write
+
+    print(f"html: {write(path, page)}")
+
+
 def report_main(argv: list[str]) -> int:
     from harness.report import report
 
@@ -57,8 +68,13 @@ def report_main(argv: list[str]) -> int:
     p.add_argument("--quality", help="quality metric (default: fid if measured, else the first quality metric)")
     p.add_argument("--markdown", action="store_true", help="print a markdown table")
     p.add_argument("--out", help="folder to write the Pareto plot to (default: no plot)")
+    _html_flag(p)
     args = p.parse_args(argv)
     print(report(args.results, args.baseline, args.out, args.markdown, args.quality))
+    if args.html:
+        from harness.webpage import report_page
+
+        _write_html(args.html, report_page(args.results, args.baseline, args.quality))
     return 0
 
 
@@ -73,8 +89,10 @@ def pareto_main(argv: list[str]) -> int:
     p.add_argument("--quality", default="fid", help="quality metric (default: fid)")
     p.add_argument("--ref", help="hypervolume reference point COST,QUALITY (default: each setting's nadir)")
     p.add_argument("--out", help="folder to write the plot to (default: no plot)")
+    _html_flag(p)
     args = p.parse_args(argv)
-    est = estimates(load(*args.results))
+    rows = load(*args.results)
+    est = estimates(rows)
     cost, quality = resolve_metric(args.cost, est.metric), resolve_metric(args.quality, est.metric)
     ref = tuple(float(x) for x in args.ref.split(",")) if args.ref else None
     if ref is not None and len(ref) != 2:
@@ -95,6 +113,10 @@ def pareto_main(argv: list[str]) -> int:
         files = pareto_plot(table.assign(status="ok"), Path(args.out) / f"pareto_{quality}_{cost}", cost, quality,
                             direction(est, quality))
         print("plot: " + ", ".join(map(str, files)))
+    if args.html:
+        from harness.webpage import pareto_page
+
+        _write_html(args.html, pareto_page(est, table, volumes, cost, quality, rows, " ".join(args.results)))
     return 0
 
 
@@ -109,13 +131,19 @@ def compare_main(argv: list[str]) -> int:
     p.add_argument("--metrics", help="comma-separated metrics (default: latency and every quality metric)")
     p.add_argument("--margin", type=float, default=0.05, help="relative change that matters (default 0.05)")
     p.add_argument("--allow-unmatched", action="store_true", help="points in only one set are listed, not an error")
+    _html_flag(p)
     args = p.parse_args(argv)
     try:
-        c = compare(load(args.a), load(args.b), args.metrics.split(",") if args.metrics else None, args.margin)
+        rows_a, rows_b = load(args.a), load(args.b)
+        c = compare(rows_a, rows_b, args.metrics.split(",") if args.metrics else None, args.margin)
     except (CompareError, FileNotFoundError, KeyError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     print(render(c, args.margin))
+    if args.html:
+        from harness.webpage import compare_page
+
+        _write_html(args.html, compare_page(c, args.margin, args.a, args.b, rows_a, rows_b))
     if (c.only_a or c.only_b) and not args.allow_unmatched:
         print("error: some points are in only one result set (see above); --allow-unmatched to accept",
               file=sys.stderr)
@@ -133,12 +161,18 @@ def history_main(argv: list[str]) -> int:
     p.add_argument("--metric", default="latency")
     p.add_argument("--margin", type=float, default=0.05)
     p.add_argument("--out", help="folder to write the plot to (default: no plot)")
+    _html_flag(p)
     args = p.parse_args(argv)
-    h = history(load(*args.results), args.metric, args.margin)
+    rows = load(*args.results)
+    h = history(rows, args.metric, args.margin)
     print(render_history(h, args.metric))
     if args.out:
         files = history_plot(h, Path(args.out) / f"history_{args.metric}", args.metric)
         print("plot: " + ", ".join(map(str, files)))
+    if args.html:
+        from harness.webpage import history_page
+
+        _write_html(args.html, history_page(h, args.metric, rows, " ".join(args.results)))
     return 0
 
 
@@ -156,14 +190,21 @@ def budget_main(argv: list[str]) -> int:
     g.add_argument("--max", type=float, help="the budget: largest cost allowed")
     g.add_argument("--range", help="LO:HI[:N] budgets, geometrically spaced: quality-vs-budget curves")
     p.add_argument("--out", help="folder to write the curves plot to (default: no plot)")
+    _html_flag(p)
     args = p.parse_args(argv)
-    est = estimates(load(*args.results))
+    rows = load(*args.results)
+    est = estimates(rows)
     if args.max is not None:
-        print(render(best_within(est, args.cost, args.quality, args.max)))
-        return 0
-    res = curves(est, args.cost, args.quality, parse_range(args.range))
-    print(render_curves(res))
-    if args.out:
+        res = best_within(est, args.cost, args.quality, args.max)
+        print(render(res))
+    else:
+        res = curves(est, args.cost, args.quality, parse_range(args.range))
+        print(render_curves(res))
+    if args.html:
+        from harness.webpage import budget_page
+
+        _write_html(args.html, budget_page(res, rows, " ".join(args.results)))
+    if args.out and args.max is None:
         files = budget_plot(res, Path(args.out) / f"budget_{res.attrs['quality']}_{res.attrs['cost']}")
         print("plot: " + ", ".join(map(str, files)))
     return 0
@@ -180,8 +221,9 @@ def claims_main(argv: list[str]) -> int:
     p.add_argument("--set", action="append", default=[], metavar="OVERRIDE",
                    help="extra Hydra override for every claim, after the claim's own (e.g. --set hardware=cuda "
                         "to check a GPU claim on this machine's GPU); repeatable")
+    _html_flag(p)
     args = p.parse_args(argv)
-    summary, failed = [], 0
+    summary, failed, verdicts, errors = [], 0, [], {}
     for claim in load_claims(args.claims_dir, args.ids or None):
         claim = replace(claim, overrides=(*claim.overrides, *args.set))
         try:
@@ -190,12 +232,19 @@ def claims_main(argv: list[str]) -> int:
             failed += 1
             print(f"[{claim.id}] NO VERDICT: {type(exc).__name__}: {exc}\n", flush=True)
             summary.append((claim.id, "-", "-", "-", "no verdict"))
+            errors[claim.id] = f"{type(exc).__name__}: {exc}"
             continue
+        verdicts.append(v)
         print(render(v) + "\n", flush=True)
         summary.append((claim.id, "; ".join(f"{c.metric} {c.kind} {c.claimed:g}" for c, _, _ in v.checks)
                         + f" on {claim.claimed_on}", "; ".join(fmt.estimate(e) for _, e, _ in v.checks),
                         v.measured_on.split(",")[0], v.verdict))
-    print(fmt.table(["claim", "claimed", "measured [95% CI]", "measured on", "verdict"], summary, markdown=True))
+    header = ["claim", "claimed", "measured [95% CI]", "measured on", "verdict"]
+    print(fmt.table(header, summary, markdown=True))
+    if args.html:
+        from harness.webpage import claims_page
+
+        _write_html(args.html, claims_page(header, summary, verdicts, errors))
     return 1 if failed else 0
 
 
