@@ -25,13 +25,13 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from harness import fmt
+from harness import CONF_DIR, fmt
 from harness.analysis import ALIASES, estimates
 from harness.contrast import KINDS as CONTRASTS
 from harness.contrast import contrast
 from harness.stats import Estimate
 
-CLAIMS_DIR = Path(__file__).resolve().parent.parent / "conf" / "claims"
+CLAIMS_DIR = CONF_DIR / "claims"
 KINDS = CONTRASTS | {"value": "method"}
 RULES = ("at_least", "at_most", "within")
 DEVICE_TYPES = ("cpu", "cuda")
