@@ -248,8 +248,31 @@ def claims_main(argv: list[str]) -> int:
     return 1 if failed else 0
 
 
+def export_main(argv: list[str]) -> int:
+    from harness.export import TARGETS, ExportError
+    from harness.results import load
+
+    p = _parser("export", "Export result rows to a tracker: one run per point (config as params, metrics with "
+                "their CIs, the environment as tags, the parquet file as an artifact); points already exported are "
+                "skipped.")
+    p.add_argument("results", nargs="+", help="result folders or .parquet files")
+    p.add_argument("--to", required=True, choices=sorted(TARGETS), help="where to export")
+    p.add_argument("--tracking-uri", help="MLflow tracking URI, e.g. file:///path/mlruns or sqlite:///mlflow.db "
+                   "(default: MLflow's own, MLFLOW_TRACKING_URI)")
+    p.add_argument("--experiment", help="MLflow experiment name (default: each point's experiment)")
+    args = p.parse_args(argv)
+    try:
+        done = TARGETS[args.to](load(*args.results), tracking_uri=args.tracking_uri, experiment=args.experiment)
+    except ExportError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(fmt.table(["variant", "point_id", args.to, "run"], [[e.variant, e.point_id, e.action, e.target_id]
+                                                              for e in done]))
+    return 0
+
+
 SUBCOMMANDS = {"report": report_main, "pareto": pareto_main, "compare": compare_main, "history": history_main,
-               "budget": budget_main, "claims": claims_main}
+               "budget": budget_main, "claims": claims_main, "export": export_main}
 
 
 def main(argv: list[str] | None = None) -> int:
