@@ -193,8 +193,10 @@ class Plot:
                'stroke="#bbb"/>']
         for v, text in xticks if xticks is not None else [(t, fmt.num(t, 3)) for t in self.x.ticks()]:
             px = self.x(v)
+            lines = "".join(f'<tspan x="{px:.1f}" dy="{0 if i == 0 else 1.15}em">{escape(t)}</tspan>'
+                            for i, t in enumerate(text.split("\n")))  # "\n" in a label: one line each
             out.append(f'<line class="grid" x1="{px:.1f}" y1="{y1:.1f}" x2="{px:.1f}" y2="{y0:.1f}"/>'
-                       f'<text class="tick" x="{px:.1f}" y="{y0 + 14:.1f}" text-anchor="middle">{escape(text)}</text>')
+                       f'<text class="tick" x="{px:.1f}" y="{y0 + 14:.1f}" text-anchor="middle">{lines}</text>')
         for v, text in yticks if yticks is not None else [(t, fmt.num(t, 3)) for t in self.y.ticks()]:
             py = self.y(v)
             out.append(f'<line class="grid" x1="{x0:.1f}" y1="{py:.1f}" x2="{x1:.1f}" y2="{py:.1f}"/>'

@@ -271,10 +271,11 @@ def budget_chart(res: pd.DataFrame) -> str:
                 f"best {quality} ({better} is better; band = 95% CI)", list(res.budget),
                 [*fit.quality, *fit.quality_low.dropna(), *fit.quality_high.dropna()], xlog=True, kind="budget")
     settings = list(dict.fromkeys(res.setting))
+    methods = sorted(set(fit.method))  # a method keeps its colour across pages (as in pareto_chart)
     for k, ((setting, method), grp) in enumerate(fit.groupby(["setting", "method"], sort=False)):
         grp = grp.sort_values("budget")
         series = method + (f" ({setting})" if len(settings) > 1 else "")
-        c = color(k)
+        c = color(methods.index(method) + len(methods) * settings.index(setting))
         plot.band(list(grp.budget), list(grp.quality_low), list(grp.quality_high), c, series)
         plot.step(list(grp.budget), list(grp.quality), c, series, cls="curve")
         for _, r in grp.iterrows():
@@ -339,13 +340,14 @@ def compare_chart(pp: pd.DataFrame, margin: float) -> str:
     plot.vspan(1 / (1 + margin), 1 + margin)
     plot.vline(1.0)
     for i, (_, r) in enumerate(pp.iterrows()):
-        c = VERDICT_COLOURS.get(r.verdict, "#333")
-        plot.whisker(_val(r, "low"), i, _val(r, "high"), i, c, r.verdict)
-        plot.mark(r.ratio, i, c, [labels[i], f"ratio B/A: {fmt.ci(r.ratio, _val(r, 'low'), _val(r, 'high'))}",
+        c, y = VERDICT_COLOURS.get(r.verdict, "#333"), n - 1 - i  # first row on top, as in the table
+        plot.whisker(_val(r, "low"), y, _val(r, "high"), y, c, r.verdict)
+        plot.mark(r.ratio, y, c, [labels[i], f"ratio B/A: {fmt.ci(r.ratio, _val(r, 'low'), _val(r, 'high'))}",
                                   f"A {fmt.num(r.a)}, B {fmt.num(r.b)}", f"verdict: {r.verdict}"], series=r.verdict)
     for v in dict.fromkeys(pp.verdict):
         plot.legend(v, VERDICT_COLOURS.get(v, "#333"))
-    return plot.svg(yticks=[(float(i), (lab if len(lab) <= 48 else lab[:47] + "…")) for i, lab in enumerate(labels)])
+    return plot.svg(yticks=[(float(n - 1 - i), (lab if len(lab) <= 48 else lab[:47] + "…"))
+                            for i, lab in enumerate(labels)])
 
 
 def history_page(h: pd.DataFrame, metric: str, rows: pd.DataFrame, source: str = "") -> str:
@@ -393,7 +395,7 @@ def history_chart(h: pd.DataFrame, metric: str) -> str:
             if r.first_change:
                 plot.ring(x, r.value / ref, series=series)
         plot.legend(series, c)
-    ticks = [(float(i), f"{r.created_at:%m-%d %H:%M} {str(r.git_sha)[:7]}") for i, r in enumerate(runs.itertuples())]
+    ticks = [(float(i), f"{r.created_at:%m-%d %H:%M}\n{str(r.git_sha)[:7]}") for i, r in enumerate(runs.itertuples())]
     return plot.svg(xticks=ticks)
 
 
