@@ -260,9 +260,12 @@ def export_main(argv: list[str]) -> int:
     p.add_argument("--tracking-uri", help="MLflow tracking URI, e.g. file:///path/mlruns or sqlite:///mlflow.db "
                    "(default: MLflow's own, MLFLOW_TRACKING_URI)")
     p.add_argument("--experiment", help="MLflow experiment name (default: each point's experiment)")
+    p.add_argument("--artifact-location", help="where a new MLflow experiment keeps the parquet files (default: "
+                   "MLflow's; for a sqlite store, ./mlruns here)")
     args = p.parse_args(argv)
     try:
-        done = TARGETS[args.to](load(*args.results), tracking_uri=args.tracking_uri, experiment=args.experiment)
+        done = TARGETS[args.to](load(*args.results), tracking_uri=args.tracking_uri, experiment=args.experiment,
+                                artifact_location=args.artifact_location)
     except ExportError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -118,9 +118,12 @@ def point_tags(first: pd.Series, estimators: dict[str, str]) -> dict[str, str]:
     return tags
 
 
-def to_mlflow(rows: pd.DataFrame, tracking_uri: str | None = None, experiment: str | None = None) -> list[Exported]:
+def to_mlflow(rows: pd.DataFrame, tracking_uri: str | None = None, experiment: str | None = None,
+              artifact_location: str | None = None) -> list[Exported]:
     """One MLflow run per point (see the module docstring). ``experiment`` defaults to the rows'
-    own ``experiment`` column; ``tracking_uri`` to MLflow's own default (``MLFLOW_TRACKING_URI``)."""
+    own ``experiment`` column; ``tracking_uri`` to MLflow's own default (``MLFLOW_TRACKING_URI``);
+    ``artifact_location`` (for experiments created here) to MLflow's, which for a sqlite store is
+    ``./mlruns`` under the current folder."""
     try:
         from mlflow.entities import Metric, Param, RunTag
         from mlflow.tracking import MlflowClient
@@ -137,7 +140,8 @@ def to_mlflow(rows: pd.DataFrame, tracking_uri: str | None = None, experiment: s
         name = experiment or str(first.get("experiment") or "harness")
         if name not in experiments:
             exp = client.get_experiment_by_name(name)
-            experiments[name] = exp.experiment_id if exp is not None else client.create_experiment(name)
+            experiments[name] = exp.experiment_id if exp is not None else client.create_experiment(
+                name, artifact_location=artifact_location)
         exp_id = experiments[name]
         found = client.search_runs([exp_id], filter_string=f"tags.`{TAG_POINT}` = '{first.point_id}' and "
                                                            f"tags.`{TAG_RUN}` = '{first.run_id}'", max_results=1)

@@ -32,9 +32,11 @@ def test_export_is_idempotent_and_keeps_failed_points(tmp_path: Path, capsys: py
     broken[0] |= {"status": "error", "error": "RuntimeError: boom", "metric": "error", "value": None}
     folder = write_set(tmp_path / "res", base, fast, broken)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"  # MLflow 3's own default backend; its file store is retired
-    assert main(["export", str(folder), "--to", "mlflow", "--tracking-uri", uri]) == 0
+    store = ["--tracking-uri", uri, "--artifact-location", (tmp_path / "artifacts").as_uri()]
+    assert main(["export", str(folder), "--to", "mlflow", *store]) == 0
     assert capsys.readouterr().out.count("created") == 3
-    assert main(["export", str(folder), "--to", "mlflow", "--tracking-uri", uri]) == 0
+    assert len(list((tmp_path / "artifacts").rglob("*.parquet"))) == 3
+    assert main(["export", str(folder), "--to", "mlflow", *store]) == 0
     assert capsys.readouterr().out.count("skipped (already exported)") == 3
     runs = _runs(uri, "toy").set_index("tags.mlflow.runName")
     assert len(runs) == 3
@@ -52,7 +54,8 @@ def test_mlflow_export_of_the_default_experiment_reads_back_as_the_report(smoke_
 
     _, folder = smoke_sweep
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"  # MLflow 3's own default backend; its file store is retired
-    out = run_cli("export", str(folder), "--to", "mlflow", "--tracking-uri", uri)
+    store = ["--tracking-uri", uri, "--artifact-location", (tmp_path / "artifacts").as_uri()]
+    out = run_cli("export", str(folder), "--to", "mlflow", *store, cwd=tmp_path)
     assert out.stdout.count("created") == 4
     rows = load(folder)
     summary = summarize(rows)
@@ -81,5 +84,5 @@ def test_mlflow_export_of_the_default_experiment_reads_back_as_the_report(smoke_
     rid = runs.iloc[0].run_id
     assert [a.path for a in client.list_artifacts(rid)] == [Path(runs.iloc[0]["tags.harness.point_id"]).name
                                                             + ".parquet"]
-    again = run_cli("export", str(folder), "--to", "mlflow", "--tracking-uri", uri)
+    again = run_cli("export", str(folder), "--to", "mlflow", *store, cwd=tmp_path)
     assert again.stdout.count("skipped (already exported)") == 4 and len(_runs(uri, rows.experiment.iloc[0])) == 4
