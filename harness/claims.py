@@ -33,13 +33,13 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from harness import fmt
+from harness import CONF_DIR, fmt
 from harness.analysis import ALIASES, estimates, is_quality
 from harness.contrast import KINDS as CONTRASTS
 from harness.contrast import contrast
 from harness.stats import Estimate, log_ratio_t_ci, mean_t_ci
 
-CLAIMS_DIR = Path(__file__).resolve().parent.parent / "conf" / "claims"
+CLAIMS_DIR = CONF_DIR / "claims"
 KINDS = CONTRASTS | {"value": "method"}
 RULES = ("at_least", "at_most", "within")
 DEVICE_TYPES = ("cpu", "cuda")

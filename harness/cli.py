@@ -121,6 +121,17 @@ def _parser(name: str, description: str) -> argparse.ArgumentParser:
     return p
 
 
+def _html_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--html", metavar="OUT.html", help="also write the tables and interactive plots as one "
+                   "self-contained HTML page (opens offline)")
+
+
+def _write_html(path: str, page: str) -> None:
+    from harness.webpage import write
+
+    print(f"html: {write(path, page)}")
+
+
 def report_main(argv: list[str]) -> int:
     from harness.report import report
 
@@ -130,8 +141,13 @@ def report_main(argv: list[str]) -> int:
     p.add_argument("--quality", help="quality metric (default: fid if measured, else the first quality metric)")
     p.add_argument("--markdown", action="store_true", help="print a markdown table")
     p.add_argument("--out", help="folder to write the Pareto plot to (default: no plot)")
+    _html_flag(p)
     args = p.parse_args(argv)
     print(report(args.results, args.baseline, args.out, args.markdown, args.quality))
+    if args.html:
+        from harness.webpage import report_page
+
+        _write_html(args.html, report_page(args.results, args.baseline, args.quality))
     return 0
 
 
@@ -146,8 +162,10 @@ def pareto_main(argv: list[str]) -> int:
     p.add_argument("--quality", default="fid", help="quality metric (default: fid)")
     p.add_argument("--ref", help="hypervolume reference point COST,QUALITY (default: each setting's nadir)")
     p.add_argument("--out", help="folder to write the plot to (default: no plot)")
+    _html_flag(p)
     args = p.parse_args(argv)
-    est = estimates(load(*args.results))
+    rows = load(*args.results)
+    est = estimates(rows)
     cost, quality = resolve_metric(args.cost, est.metric), resolve_metric(args.quality, est.metric)
     ref = _ref(args.ref) if args.ref else None
     table, volumes = pareto_table(est, cost, quality, ref)
@@ -166,6 +184,10 @@ def pareto_main(argv: list[str]) -> int:
         files = pareto_plot(table.assign(status="ok"), Path(args.out) / f"pareto_{quality}_{cost}", cost, quality,
                             direction(est, quality))
         print("plot: " + ", ".join(map(str, files)))
+    if args.html:
+        from harness.webpage import pareto_page
+
+        _write_html(args.html, pareto_page(est, table, volumes, cost, quality, rows, " ".join(args.results)))
     return 0
 
 
@@ -191,9 +213,15 @@ def compare_main(argv: list[str]) -> int:
     p.add_argument("--margin", type=MARGIN, default=0.05, help="relative change that matters, in [0, 1) "
                    "(default 0.05)")
     p.add_argument("--allow-unmatched", action="store_true", help="points in only one set are listed, not an error")
+    _html_flag(p)
     args = p.parse_args(argv)
-    c = compare(load(args.a), load(args.b), args.metrics.split(",") if args.metrics else None, args.margin)
+    rows_a, rows_b = load(args.a), load(args.b)
+    c = compare(rows_a, rows_b, args.metrics.split(",") if args.metrics else None, args.margin)
     print(render(c, args.margin))
+    if args.html:
+        from harness.webpage import compare_page
+
+        _write_html(args.html, compare_page(c, args.margin, args.a, args.b, rows_a, rows_b))
     if (c.only_a or c.only_b) and not args.allow_unmatched:
         print("harness compare: error: some points are in only one result set (see above); --allow-unmatched to "
               "accept", file=sys.stderr)
@@ -211,12 +239,18 @@ def history_main(argv: list[str]) -> int:
     p.add_argument("--metric", default="latency")
     p.add_argument("--margin", type=MARGIN, default=0.05, help="relative change that matters, in [0, 1)")
     p.add_argument("--out", help="folder to write the plot to (default: no plot)")
+    _html_flag(p)
     args = p.parse_args(argv)
-    h = history(load(*args.results), args.metric, args.margin)
+    rows = load(*args.results)
+    h = history(rows, args.metric, args.margin)
     print(render_history(h, args.metric))
     if args.out:
         files = history_plot(h, Path(args.out) / f"history_{args.metric}", args.metric)
         print("plot: " + ", ".join(map(str, files)))
+    if args.html:
+        from harness.webpage import history_page
+
+        _write_html(args.html, history_page(h, args.metric, rows, " ".join(args.results)))
     return 0
 
 
@@ -234,14 +268,21 @@ def budget_main(argv: list[str]) -> int:
     g.add_argument("--max", type=_number(0.0), help="the budget: largest cost allowed (> 0)")
     g.add_argument("--range", help="LO:HI[:N] budgets, geometrically spaced: quality-vs-budget curves")
     p.add_argument("--out", help="folder to write the curves plot to (default: no plot)")
+    _html_flag(p)
     args = p.parse_args(argv)
-    est = estimates(load(*args.results))
+    rows = load(*args.results)
+    est = estimates(rows)
     if args.max is not None:
-        print(render(best_within(est, args.cost, args.quality, args.max)))
-        return 0
-    res = curves(est, args.cost, args.quality, parse_range(args.range))
-    print(render_curves(res))
-    if args.out:
+        res = best_within(est, args.cost, args.quality, args.max)
+        print(render(res))
+    else:
+        res = curves(est, args.cost, args.quality, parse_range(args.range))
+        print(render_curves(res))
+    if args.html:
+        from harness.webpage import budget_page
+
+        _write_html(args.html, budget_page(res, rows, " ".join(args.results)))
+    if args.out and args.max is None:
         files = budget_plot(res, Path(args.out) / f"budget_{res.attrs['quality']}_{res.attrs['cost']}")
         print("plot: " + ", ".join(map(str, files)))
     return 0
@@ -271,8 +312,9 @@ def claims_main(argv: list[str]) -> int:
     p.add_argument("--seeds", type=_seed_list, metavar="S1,S2,...",
                    help="the seeds behind every claim (replicates), e.g. 0,1,2; default: the experiment's seed "
                         "and the next ones, as many as each claim needs (its `seeds:`, 3 for quality checks)")
+    _html_flag(p)
     args = p.parse_args(argv)
-    summary, failed = [], 0
+    summary, failed, verdicts, errors = [], 0, [], {}
     for claim in load_claims(args.claims_dir, args.ids or None):
         claim = replace(claim, overrides=(*claim.overrides, *args.set))
         try:
@@ -281,14 +323,45 @@ def claims_main(argv: list[str]) -> int:
             failed += 1
             print(f"[{claim.id}] NO VERDICT: {type(exc).__name__}: {one_line(exc)}\n", flush=True)
             summary.append((claim.id, "-", "-", "-", "-", "no verdict"))
+            errors[claim.id] = f"{type(exc).__name__}: {one_line(exc)}"
             continue
+        verdicts.append(v)
         print(render(v) + "\n", flush=True)
         summary.append((claim.id, "; ".join(f"{r.check.metric} {r.check.kind} {r.check.claimed:g}" for r in v.checks)
                         + f" on {claim.claimed_on}", "; ".join(fmt.estimate(r.estimate) for r in v.checks),
                         str(len(v.seeds)), v.measured_on.split(",")[0], v.verdict))
-    print(fmt.table(["claim", "claimed", "measured [95% CI]", "seeds", "measured on", "verdict"], summary,
-                    markdown=True))
+    header = ["claim", "claimed", "measured [95% CI]", "seeds", "measured on", "verdict"]
+    print(fmt.table(header, summary, markdown=True))
+    if args.html:
+        from harness.webpage import claims_page
+
+        _write_html(args.html, claims_page(header, summary, verdicts, errors))
     return 1 if failed else 0
+
+def export_main(argv: list[str]) -> int:
+    from harness.export import TARGETS, ExportError
+    from harness.results import load
+
+    p = _parser("export", "Export result rows to a tracker: one run per point (config as params, metrics with "
+                "their CIs, the environment as tags, the parquet file as an artifact); points already exported are "
+                "skipped.")
+    p.add_argument("results", nargs="+", help="result folders or .parquet files")
+    p.add_argument("--to", required=True, choices=sorted(TARGETS), help="where to export")
+    p.add_argument("--tracking-uri", help="MLflow tracking URI, e.g. file:///path/mlruns or sqlite:///mlflow.db "
+                   "(default: MLflow's own, MLFLOW_TRACKING_URI)")
+    p.add_argument("--experiment", help="MLflow experiment name (default: each point's experiment)")
+    p.add_argument("--artifact-location", help="where a new MLflow experiment keeps the parquet files (default: "
+                   "MLflow's; for a sqlite store, ./mlruns here)")
+    args = p.parse_args(argv)
+    try:
+        done = TARGETS[args.to](load(*args.results), tracking_uri=args.tracking_uri, experiment=args.experiment,
+                                artifact_location=args.artifact_location)
+    except ExportError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(fmt.table(["variant", "point_id", args.to, "run"], [[e.variant, e.point_id, e.action, e.target_id]
+                                                              for e in done]))
+    return 0
 
 
 ABOUT = {
@@ -300,7 +373,7 @@ ABOUT = {
     "claims": "registered paper claims (conf/claims): claimed vs measured, a verdict per claim",
 }
 SUBCOMMANDS = {"report": report_main, "pareto": pareto_main, "compare": compare_main, "history": history_main,
-               "budget": budget_main, "claims": claims_main}
+               "budget": budget_main, "claims": claims_main, "export": export_main}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,19 +9,18 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, replace
-from pathlib import Path
 from typing import Any, Sequence
 
 import torch
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 
+from harness import CONF_DIR
 from harness.launch import config as _launcher_group  # noqa: F401  (stores the launcher group's schemas)
 from harness.registry import build_config, load_plugins, lookup
 from harness.results import meta_dir
 from harness.timing import TimingPolicy
 
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 # The timing policy's defaults live in its dataclass only; conf/config.yaml selects this node.
 # (Typed, so timing.max_time_s=abc fails at compose; writable, so experiments and profiles can set fields.)

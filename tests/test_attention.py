@@ -118,11 +118,11 @@ def test_a_gpu_claim_without_a_peak_is_not_comparable_on_cpu(monkeypatch: pytest
     from tests.helpers import synthetic_point
 
     rows = pd.DataFrame(synthetic_point("sdpa/backend=flash", [0.1, 0.11, 0.12], extra_metrics={"flops": 1e9}))
-    monkeypatch.setattr(claims, "_points", lambda claim, run: (rows, ["reused"]))
+    monkeypatch.setattr(claims, "_points", lambda claim, run, seed: (rows, ["reused"]))
     claim = load_claims(ids=["flashattention2_peak_fraction"])[0]
     v = evaluate(claim)
     assert v.verdict == NOT_COMPARABLE
-    (frac, f_est, f_verdict), (tfl, t_est, _) = v.checks
+    (frac, f_est, f_verdict), (tfl, t_est, _) = [(r.check, r.estimate, r.verdict) for r in v.checks]
     assert frac.metric == "fraction_of_peak" and math.isnan(f_est.value) and f_verdict == NOT_COMPARABLE
     assert "not measured on cpu" in f_est.estimator
     assert t_est.value == pytest.approx(1e9 * 8 / 1e12 / 0.11)  # flops x batch / median latency
