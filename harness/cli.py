@@ -371,6 +371,7 @@ ABOUT = {
     "history": "each point's metric over many runs, and where it first changed",
     "budget": "best quality per method within a cost budget (--max) or over a range of budgets (--range)",
     "claims": "registered paper claims (conf/claims): claimed vs measured, a verdict per claim",
+    "export": "result rows to a tracker (--to mlflow): one run per point, metrics with their CIs",
 }
 SUBCOMMANDS = {"report": report_main, "pareto": pareto_main, "compare": compare_main, "history": history_main,
                "budget": budget_main, "claims": claims_main, "export": export_main}
