@@ -93,7 +93,7 @@ def test_chunks_group_points_by_workload_in_order() -> None:
     kw = dict(results_dir="r", experiment="e", baseline=None, run_id="x", launcher="process", since=0.0)
     # The seed is not part of the workload (model, data, hardware): one chunk, one model load.
     assert [len(c.points) for c in chunks_of(mixed, "workload", **kw)] == [4]
-    hw = {**points[0].hardware, "threads": 1}
+    hw = {**points[0].hardware, "threads": points[0].hardware["threads"] + 1}
     split = [points[0], points[1].__class__(**{**points[1].__dict__, "hardware": hw}), points[2]]
     assert [[p.point_id for p in c.points] for c in chunks_of(split, "workload", **kw)] == \
         [[split[0].point_id, split[2].point_id], [split[1].point_id]]

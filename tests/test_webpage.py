@@ -15,7 +15,7 @@ from harness import fmt
 from harness.analysis import estimates
 from harness.budget import best_within, curves, parse_range
 from harness.budget import render as render_budget
-from harness.claims import Verdict, parse_claim
+from harness.claims import CheckResult, Verdict, parse_claim
 from harness.cli import main
 from harness.compare import compare, history
 from harness.report import summarize, table_cells
@@ -162,7 +162,8 @@ def test_claims_page_colours_each_verdict() -> None:
                                  "checks": [{"metric": "latency", "kind": "speedup", "claimed": 2.0,
                                              "rule": "at_least", "tolerance": 0.1}]})
     est = Estimate(2.5, 2.2, 2.9, "ABBA-paired")
-    v = Verdict(claim, "reproduced", "", [(claim.checks[0], est, "reproduced")], "cpu0 (cpu), 1 threads", [])
+    v = Verdict(claim, "reproduced", "", [CheckResult(claim.checks[0], est, "reproduced", {0: (est, "reproduced")})],
+                "cpu0 (cpu), 1 threads", [], [0])
     header = ["claim", "claimed", "measured [95% CI]", "measured on", "verdict"]
     summary = [("demo", "latency speedup 2 on any", fmt.estimate(est), "cpu0 (cpu)", "reproduced"),
                ("gone", "-", "-", "-", "no verdict")]
