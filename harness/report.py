@@ -202,6 +202,11 @@ def context_lines(rows: pd.DataFrame, summary: pd.DataFrame | None = None) -> li
             lines.append(f"speedup = {est}{note}")
         for est in summary.delta_estimator.dropna().unique():
             lines.append(f"d{_label(summary['quality'].iloc[0])} = method minus baseline, {est}")
+            if "bootstrap" in est and summary.seed.nunique() < 2:
+                # Measured on the digits samplers: across seeds dFID moved about 2x the bootstrap's spread
+                # (docs/analysis.md, "Seeds as replicates").
+                lines.append("  (resamples one seed's samples: it does not cover seed-to-seed variation, which was "
+                             "about 2x larger here; run seed=0,1,2 for an interval across seeds)")
     lines.append("* = on the Pareto front (quality vs latency) of its setting; ~ = off it, but its CIs reach it")
     return lines
 
