@@ -251,8 +251,8 @@ def test_two_launchers_on_one_folder_never_measure_a_point_twice(tmp_path: Path)
     assert Counter(label for label, _, what, _ in entries if what == "start") == dict.fromkeys("abcde", 1)
     rows = load(res)
     assert len(set(rows.point_id)) == 5 and (rows.status == "ok").all()
-    assert rows.drop_duplicates("point_id").run_id.nunique() == 2  # both launchers measured some
-    assert any("being measured by" in o or "finished earlier" in o for o in outs)
+    # They met: one waited for a point the other held, or skipped points the other had finished.
+    assert any("being measured by" in o or "finished earlier" in o or "under another launcher" in o for o in outs)
 
 
 # --- Slurm through submitit ------------------------------------------------------------------------
