@@ -47,10 +47,13 @@ class Hardware:
             raise ValueError(f"hardware.dtype={self.dtype!r}; valid: {', '.join(DTYPES)}")
         if self.threads < 1:
             raise ValueError(f"hardware.threads must be >= 1, got {self.threads}")
-        kind = torch.device(self.device).type
-        if kind not in ("cpu", "cuda"):
+        if torch.device(self.device).type not in ("cpu", "cuda"):
             raise ValueError(f"hardware.device={self.device!r}; valid: cpu, cuda, cuda:N")
-        if kind == "cuda" and not torch.cuda.is_available():
+
+    def check_here(self) -> None:
+        """The device exists in this process. Checked where points run: a Slurm login node or a Ray driver
+        plans GPU points without having a GPU (``plan`` checks only for launchers that run points here)."""
+        if torch.device(self.device).type == "cuda" and not torch.cuda.is_available():
             raise RuntimeError(f"hardware {self.name!r} asks for {self.device} but torch.cuda.is_available() is "
                                "False (CPU-only torch or no GPU); use hardware=cpu")
 
@@ -139,6 +142,8 @@ def plan(cfg: DictConfig) -> list[Point]:
     """
     given, profile = _command_line()
     hardware = Hardware(**OmegaConf.to_container(cfg.hardware, resolve=True))
+    if cfg.launcher.name in ("inline", "process"):  # slurm and ray jobs check on their own node
+        hardware.check_here()
     task = _task_config(cfg, given, profile)
     model = OmegaConf.to_container(cfg.model, resolve=True)
     if any(k == "method" or k.startswith("method.") for k in given) or not cfg.points:

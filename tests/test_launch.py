@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 from omegaconf import OmegaConf
 
 from harness import progress
@@ -83,6 +84,17 @@ def test_launcher_group_validates_and_lists_options() -> None:
         OmegaConf.to_object(compose_cfg(["launcher=slurm", "launcher.cluster=pbs"]).launcher)
     with pytest.raises(ValueError, match="launcher.timeout_s must be > 0"):
         ProcessConfig(timeout_s=0)
+
+
+def test_gpu_points_are_planned_without_a_gpu_for_cluster_launchers() -> None:
+    """A Slurm login node or a Ray driver plans GPU points without a GPU; points run here are checked here."""
+    from harness.plan import plan
+
+    if torch.cuda.is_available():
+        pytest.skip("checks the planning host without a GPU")
+    assert plan(compose_cfg(["hardware=cuda", "launcher=slurm"]))[0].hardware["device"] == "cuda"
+    with pytest.raises(RuntimeError, match="torch.cuda.is_available"):
+        plan(compose_cfg(["hardware=cuda", "launcher=process"]))
 
 
 def test_chunks_group_points_by_workload_in_order() -> None:

@@ -26,11 +26,10 @@ from typing import Any, Callable
 import pyarrow.parquet as pq
 
 from harness import progress
-from harness.env import environment
 from harness.launch.lock import PointLock
-from harness.plan import Hardware, Point
+from harness.plan import Point
 from harness.results import point_file
-from harness.runner import run_point
+from harness.runner import environment_of, run_point
 
 Emit = Callable[[dict[str, Any]], None]
 EVENT_FD = "HARNESS_EVENT_FD"  # the worker process writes its events (JSON lines) to this descriptor
@@ -106,19 +105,13 @@ def _attempt(point: Point, chunk: Chunk, emit: Emit, where: dict[str, Any], bloc
             emit({"event": "skip", "point": pid, "why": f"{why} ({pid})"})
             return True
         lock.claim(holder_info(chunk, where))
-        emit({"event": "start", "point": pid, "env": environment_for(point)})
+        emit({"event": "start", "point": pid, "env": environment_of(point)})
         status, error = run_point(point, run_id=chunk.run_id, experiment=chunk.experiment,
                                   results_dir=chunk.results_dir, baseline=chunk.baseline, where=where)
         emit({"event": "end", "point": pid, "status": status, "error": error})
         return True
     finally:
         lock.release()
-
-
-def environment_for(point: Point) -> dict[str, Any]:
-    import torch
-
-    return environment(torch.device(Hardware(**point.hardware).device))
 
 
 def run_chunk(chunk: Chunk, emit: Emit, where: dict[str, Any]) -> None:
