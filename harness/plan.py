@@ -56,7 +56,11 @@ class Hardware:
             kind = None
         if kind not in ("cpu", "cuda"):
             raise ValueError(f"hardware.device={self.device!r}; valid: cpu, cuda, cuda:N")
-        if kind == "cuda" and not torch.cuda.is_available():
+
+    def check_here(self) -> None:
+        """The device exists in this process. Checked where points run: a Slurm login node or a Ray driver
+        plans GPU points without having a GPU (``plan`` checks only for launchers that run points here)."""
+        if torch.device(self.device).type == "cuda" and not torch.cuda.is_available():
             raise ValueError(f"hardware {self.name!r} asks for {self.device} but torch.cuda.is_available() is "
                              "False (CPU-only torch or no GPU); use hardware=cpu")
 
@@ -153,6 +157,8 @@ def plan(cfg: DictConfig) -> list[Point]:
         if not isinstance(cfg.get(key, False), bool):
             raise ValueError(f"{key}={cfg.get(key)!r}: expected true or false")
     hardware = Hardware(**OmegaConf.to_container(cfg.hardware, resolve=True))
+    if cfg.launcher.name in ("inline", "process"):  # slurm and ray jobs check on their own node
+        hardware.check_here()
     task = _task_config(cfg, given, profile)
     model = OmegaConf.to_container(cfg.model, resolve=True)
     from_experiment = not (any(k == "method" or k.startswith("method.") for k in given) or not cfg.points)

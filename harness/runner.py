@@ -50,6 +50,7 @@ def measure_point(point: Point) -> tuple[list[Observation], str]:
     Returns the observations and a JSON note of the timing policy and why the timer stopped.
     """
     hw = Hardware(**point.hardware)
+    hw.check_here()
     policy = timing.TimingPolicy(**point.timing)
     _reset(point.seed, hw)
     task, fresh = _workload(point, hw)
@@ -115,7 +116,7 @@ def run_point(point: Point, *, run_id: str, experiment: str, results_dir: str, b
     except Exception as exc:  # a failed point is a result, and the sweep goes on
         status, error = "error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=-6)}"
         obs = [Observation("error", float("nan"))]
-    env = environment(torch.device(Hardware(**point.hardware).device))
+    env = environment_of(point)  # after the point: ``threads`` is what the timing ran with
     write_rows(point, obs, status=status, error=error, timing_note=timing_note, env=env, where=where, run_id=run_id,
                experiment=experiment, results_dir=results_dir, baseline=baseline, load=load.as_columns())
     return status, error
@@ -126,12 +127,18 @@ def write_failure(point: Point, error: str, *, env: dict[str, Any] | None, where
     """The error row of a point whose worker died (signal, timeout, memory limit), written by the launcher
     that watched it. ``env``: what the worker reported before it died (``harness.env.environment``);
     without it the device columns stay null rather than touching a GPU from the launcher's process."""
-    if env is None:
-        env = environment(torch.device("cpu"))
-        if Hardware(**point.hardware).device != "cpu":
-            env |= {"device_name": None, "device_count": None}
-    write_rows(point, [Observation("error", float("nan"))], status="error", error=error, timing_note=None, env=env,
+    write_rows(point, [Observation("error", float("nan"))], status="error", error=error, timing_note=None,
+               env=env if env is not None else environment_of(point, touch_device=False),
                where=where, run_id=run_id, experiment=experiment, results_dir=results_dir, baseline=baseline)
+
+
+def environment_of(point: Point, touch_device: bool = True) -> dict[str, Any]:
+    """``harness.env.environment`` for the point's device; its device columns null where the device cannot
+    be asked here (no GPU on this node) or must not be (a launcher's process, which should hold no GPU)."""
+    device = torch.device(Hardware(**point.hardware).device)
+    if device.type == "cpu" or (touch_device and torch.cuda.is_available()):
+        return environment(device)
+    return environment(torch.device("cpu")) | {"device_name": None, "device_count": None}
 
 
 def write_rows(point: Point, obs: list[Observation], *, status: str, error: str | None, timing_note: str | None,

@@ -182,6 +182,9 @@ def slurm_parameters(cfg: SlurmConfig, experiment: str) -> dict[str, Any]:
     }
 
 
+_ray_users = 0  # Ray launches of this process not yet finished
+
+
 class RayLaunch(ClusterLaunch):
     cfg: RayConfig
 
@@ -194,12 +197,16 @@ class RayLaunch(ClusterLaunch):
             import ray
         except ImportError:
             raise LaunchError("launcher=ray needs Ray: pip install -e '.[ray]'") from None
+        global _ray_users
         self.started_here = not ray.is_initialized()
         if self.started_here:
             if self.cfg.address:
                 ray.init(address=self.cfg.address)
             else:
                 ray.init(num_cpus=self.cfg.local_num_cpus, num_gpus=self.cfg.local_num_gpus, include_dashboard=False)
+        # A multirun's jobs share this process's Ray connection: the last launch to finish closes it.
+        _ray_users += 1
+        self.connected = True
         try:
             self._check_schedulable(ray)
         except LaunchError:
@@ -244,9 +251,12 @@ class RayLaunch(ClusterLaunch):
         return True, None
 
     def _finish(self) -> None:
-        if getattr(self, "started_here", False):
+        global _ray_users
+        if getattr(self, "connected", False):
             import ray
 
-            ray.shutdown()
-            self.started_here = False
+            self.connected = False
+            _ray_users -= 1
+            if _ray_users == 0:
+                ray.shutdown()
 

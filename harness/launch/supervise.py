@@ -16,7 +16,6 @@ After a death, a fresh worker runs the chunk's points that had not run yet (thei
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import pickle
@@ -47,13 +46,6 @@ GB = 1024**3
 class Limits:
     timeout_s: float | None = None
     mem_limit_gb: float | None = None
-
-
-def _die_with_parent() -> None:
-    # Linux: the kernel kills the worker when its supervisor dies (kill -9 of the launcher), so no
-    # orphan goes on timing points next to a rerun. Elsewhere the worker polls its parent instead.
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
 def _rss_bytes(pid: int) -> int | None:
@@ -112,7 +104,7 @@ def run_worker(chunk: Chunk, limits: Limits, emit: Emit, where: dict[str, Any]) 
                               "PYTHONUNBUFFERED": "1"})
     try:
         proc = subprocess.Popen([sys.executable, "-m", "harness.launch.worker", path], stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, pass_fds=(write_ev,), env=env, preexec_fn=_die_with_parent)
+                                stderr=subprocess.STDOUT, pass_fds=(write_ev,), env=env)
     finally:
         os.close(write_ev)
     sel = selectors.DefaultSelector()

@@ -26,11 +26,10 @@ from typing import Any, Callable
 import pyarrow.parquet as pq
 
 from harness import progress
-from harness.env import environment
 from harness.launch.lock import PointLock
-from harness.plan import Hardware, Point
+from harness.plan import Point
 from harness.results import point_file
-from harness.runner import run_point
+from harness.runner import environment_of, run_point
 
 Emit = Callable[[dict[str, Any]], None]
 EVENT_FD = "HARNESS_EVENT_FD"  # the worker process writes its events (JSON lines) to this descriptor
@@ -106,19 +105,13 @@ def _attempt(point: Point, chunk: Chunk, emit: Emit, where: dict[str, Any], bloc
             emit({"event": "skip", "point": pid, "why": f"{why} ({pid})"})
             return True
         lock.claim(holder_info(chunk, where))
-        emit({"event": "start", "point": pid, "env": environment_for(point)})
+        emit({"event": "start", "point": pid, "env": environment_of(point)})
         status, error = run_point(point, run_id=chunk.run_id, experiment=chunk.experiment,
                                   results_dir=chunk.results_dir, baseline=chunk.baseline, where=where)
         emit({"event": "end", "point": pid, "status": status, "error": error})
         return True
     finally:
         lock.release()
-
-
-def environment_for(point: Point) -> dict[str, Any]:
-    import torch
-
-    return environment(torch.device(Hardware(**point.hardware).device))
 
 
 def run_chunk(chunk: Chunk, emit: Emit, where: dict[str, Any]) -> None:
@@ -128,26 +121,33 @@ def run_chunk(chunk: Chunk, emit: Emit, where: dict[str, Any]) -> None:
         _attempt(point, chunk, emit, where, blocking=True)
 
 
-def _die_with_parent_fallback(parent: int) -> None:
-    # Where prctl(PR_SET_PDEATHSIG) is unavailable (not Linux), stop between points once orphaned.
-    import threading
+def _die_with_parent(parent: int) -> bool:
+    """Tie this worker's life to its supervisor's, so a killed launcher leaves no orphan timing points next
+    to its rerun. Linux: the kernel sends SIGKILL when the parent dies (PR_SET_PDEATHSIG; set here rather
+    than in a pre-exec hook, which is unsafe in a threaded parent). Elsewhere a thread polls the parent.
+    False if the parent is already gone (it died before this line)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
 
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(1.0)
-        os._exit(70)
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    else:
+        import threading
 
-    threading.Thread(target=watch, daemon=True).start()
+        def watch() -> None:
+            while os.getppid() == parent:
+                time.sleep(1.0)
+            os._exit(70)
+
+        threading.Thread(target=watch, daemon=True).start()
+    return os.getppid() == parent  # checked after the hook: no gap in which a death goes unseen
 
 
 def main(path: str) -> int:
     """The worker process: run the pickled (chunk, where), reporting events to the supervisor."""
     faulthandler.enable()  # a segfault prints the Python stacks, which the supervisor keeps for the row
     faulthandler.register(signal.SIGUSR1, all_threads=True)  # the supervisor asks for stacks on a timeout
-    parent = int(os.environ.get("HARNESS_SUPERVISOR_PID", os.getppid()))
-    if os.getppid() != parent:  # the supervisor died before we started
+    if not _die_with_parent(int(os.environ.get("HARNESS_SUPERVISOR_PID", os.getppid()))):
         return 70
-    _die_with_parent_fallback(parent)
     chunk, where = pickle.loads(Path(path).read_bytes())
     out = os.fdopen(int(os.environ[EVENT_FD]), "w", buffering=1)
 
