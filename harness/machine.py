@@ -103,7 +103,7 @@ def busy_warning(load: Load, threads: int, device: str = "cpu") -> str | None:
            "wait until the other work ends (see `top`): even one thread shares its core now, so latencies will be "
            "slow and noisy")
     return (f"WARNING: busy machine: other processes used {load.busy_cores:.1f} of {load.cpus} CPU(s) just now "
-            f"(load average {load.load_1m if load.load_1m is not None else '-'}), so hardware.threads={threads} "
+            f"(load average {'-' if load.load_1m is None else f'{load.load_1m:.2f}'}), so hardware.threads={threads} "
             f"will not find {threads} free core(s) ({device}). OpenMP threads on busy cores wait on each other: "
             f"with 2 other busy processes on 2 cores, calls ran 4-16x slower with 2 threads, 1.4-2.8x with 1 "
             f"(docs/design.md, item 13). "

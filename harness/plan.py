@@ -203,7 +203,10 @@ def _check_additions(cfg: DictConfig) -> None:
     """``+key=value`` adds a key nothing reads (every key the harness reads exists already): refuse it."""
     from hydra.core.hydra_config import HydraConfig
 
-    added = [o for o in HydraConfig.get().overrides.task if o.startswith("+") and not o.lstrip("+").startswith("hydra")]
+    # Selecting a config group with + (a group without a default) adds what that group's code reads.
+    groups = {p.name for p in CONF_DIR.iterdir() if p.is_dir() and p.name != "claims"}
+    added = [o for o in HydraConfig.get().overrides.task if o.startswith("+") and not o.lstrip("+").startswith("hydra")
+             and o.lstrip("+").split("=", 1)[0] not in groups]
     if added:
         keys = {o.lstrip("+").split("=", 1)[0].split(".")[0].split("/")[0] for o in added}
         known = sorted(k for k in cfg if k != "hydra" and k not in keys)

@@ -79,7 +79,12 @@ def test_multirun_from_the_command_line(tmp_path: Path, tiny_unet_dir: Path) -> 
     assert len(pd.read_parquet(folder)) == n and pq.read_table(folder).num_rows == n
     assert len(pl.read_parquet(folder)) == n
     sql = f"SELECT count(*) FROM read_parquet('{folder}/*.parquet', union_by_name = true)"
-    assert duckdb.sql(sql).fetchone()[0] == n
+    assert duckdb.connect().execute(sql).fetchone()[0] == n
+    docs_sql = ("SELECT variant, median(value) AS latency_s "  # docs/results.md's example, on this folder
+                f"FROM read_parquet('{folder}/*.parquet', union_by_name = true) "
+                "WHERE metric = 'latency' AND stage = 'end_to_end' AND status = 'ok' "
+                "GROUP BY variant ORDER BY latency_s")
+    assert len(duckdb.connect().execute(docs_sql).fetchall()) == 4
     lat = pd.read_parquet(folder)  # the docs' example, word for word
     lat = lat[(lat.metric == "latency") & (lat.stage == "end_to_end")]
     assert len(lat.groupby("variant").value.median()) == 4
