@@ -18,7 +18,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from harness import progress
+from harness import progress, results
 from harness.launch.base import chunks_of
 from harness.launch.config import LAUNCHERS, ProcessConfig, SlurmConfig
 from harness.launch.lock import PointLock
@@ -222,7 +222,7 @@ def test_inline_launch_runs_skips_and_records_where(tmp_path: Path, capsys: pyte
     assert "[2/2] fault/kind=raise,label=b seed=0: FAILED, recorded, going on: RuntimeError: fault b" in out
     rows = load(tmp_path)
     assert set(rows.launcher) == {"inline"} and rows.slurm_job_id.isna().all() and rows.ray_task_id.isna().all()
-    assert (rows.schema_version == 2).all()
+    assert (rows.schema_version == results.SCHEMA_VERSION).all()
     _no_stray_files(tmp_path)
 
 
