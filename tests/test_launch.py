@@ -60,8 +60,8 @@ def _by_label(rows: pd.DataFrame) -> dict[str, pd.Series]:
 
 
 def _no_stray_files(folder: Path) -> None:
-    """Only <point_id>.parquet files and the hidden .launch folder: nothing a reader trips on."""
-    visible = [p.name for p in folder.iterdir() if not p.name.startswith(".")]
+    """Only <point_id>.parquet files (locks live in <folder>.meta/launch): nothing a reader trips on."""
+    visible = [p.name for p in folder.iterdir()]
     assert all(n.endswith(".parquet") and len(n) == len("0123456789abcdef.parquet") for n in visible), visible
     pd.read_parquet(folder)  # pandas/pyarrow skip hidden files and folders
     load(folder)

@@ -14,7 +14,6 @@ submits only those (finished points are skipped before anything is submitted).
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any
 
 from harness import progress
@@ -23,7 +22,7 @@ from harness.launch.config import IsolatedConfig, RayConfig, SlurmConfig
 from harness.launch.lock import PointLock
 from harness.launch.supervise import record_failure, supervise
 from harness.launch.worker import Chunk, final, run_chunk
-from harness.results import point_file
+from harness.results import meta_dir, point_file
 from harness.where import COLUMNS as WHERE_COLUMNS
 from harness.where import where_ran
 
@@ -141,7 +140,7 @@ class SlurmLaunch(ClusterLaunch):
             import submitit
         except ImportError:
             raise LaunchError("launcher=slurm needs submitit: pip install -e '.[slurm]'") from None
-        folder = self.cfg.folder or str(Path(self.results_dir) / ".launch" / "submitit")
+        folder = self.cfg.folder or str(meta_dir(self.results_dir) / "launch" / "submitit")
         ex = submitit.AutoExecutor(folder=folder, cluster=self.cfg.cluster)
         ex.update_parameters(**slurm_parameters(self.cfg, self.chunks[0].experiment))
         return ex

@@ -77,7 +77,7 @@ class SlurmConfig(IsolatedConfig):
 
     name: str = "slurm"
     cluster: str = "slurm"  # slurm | local (submitit's local executor: processes here) | debug (in-process)
-    folder: str | None = None  # submitit's job files and logs; default <results_dir>/.launch/submitit
+    folder: str | None = None  # submitit's job files and logs; default <results_dir>.meta/launch/submitit
     partition: str | None = None
     account: str | None = None
     qos: str | None = None

@@ -1,6 +1,7 @@
 """One lock per point, so that no point is measured by two processes at the same time.
 
-``fcntl.flock`` on ``<results_dir>/.launch/locks/<point_id>.lock``. The kernel drops a lock when its
+``fcntl.flock`` on ``<results_dir>.meta/launch/locks/<point_id>.lock`` (next to the results folder, so
+that dataset readers see result files only). The kernel drops a lock when its
 holder dies (kill -9, a segfault, the OOM killer), so a dead process never holds a point; on NFS,
 Linux maps flock to POSIX byte-range locks kept by the server with a lease, so a dead node's locks
 expire too. While a point runs, its lock file names the holder (host, pid, launcher, job); it is
@@ -21,11 +22,13 @@ import os
 from pathlib import Path
 from typing import Any
 
-LOCK_DIR = Path(".launch") / "locks"
+LOCK_DIR = Path("launch") / "locks"  # under harness.results.meta_dir
 
 
 def lock_file(results_dir: str | Path, point_id: str) -> Path:
-    return Path(results_dir) / LOCK_DIR / f"{point_id}.lock"
+    from harness.results import meta_dir
+
+    return meta_dir(results_dir) / LOCK_DIR / f"{point_id}.lock"
 
 
 class PointLock:
