@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from harness import noise  # noqa: E402
 from harness.compare import IMPROVEMENT, INCONCLUSIVE, NO_CHANGE, REGRESSION, compare, history, verdict  # noqa: E402
-from harness.reruns import run_once  # noqa: E402
+from harness.reruns import finished, run_once  # noqa: E402
 from harness.results import load  # noqa: E402
 from harness.stats import speedup_ci  # noqa: E402
 
@@ -88,7 +88,7 @@ def main() -> None:
     done = 0
     for i in range(args.runs):
         folder = out / f"run{i:02d}"
-        if not (folder / "run.json").exists():
+        if not finished(folder):
             if args.max_new is not None and done >= args.max_new:
                 print(f"stopping after {done} new runs; rerun to continue", flush=True)
                 return

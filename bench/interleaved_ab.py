@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from harness.compare import CHANGED, IMPROVEMENT, REGRESSION, compare  # noqa: E402
-from harness.reruns import ab_runs, resolve_side  # noqa: E402
+from harness.reruns import ab_runs, finished, resolve_side  # noqa: E402
 from harness.results import load  # noqa: E402
 
 SWEEP = ["profile=smoke", "interleave=false", "baseline='ddim/steps=10'",
@@ -87,8 +87,7 @@ def main() -> None:
     results: dict[str, list] = {"same": [], "slow": []}
     for kind, t, a, b in plans:
         folder = out / f"{kind}{t:02d}"
-        finished = all((folder / f"r{r:02d}-{s}" / "run.json").exists() for r in range(args.rounds) for s in "AB")
-        if not finished:
+        if not all(finished(folder / f"r{r:02d}-{s}") for r in range(args.rounds) for s in "AB"):
             if args.report or (args.max_new is not None and new >= args.max_new):
                 continue
             new += 1

@@ -26,6 +26,8 @@ def best_within(est: pd.DataFrame, cost: str, quality: str, max_cost: float) -> 
     ``tie`` (not separated from the best, see ``_tie``), ``cheapest`` (the method's lowest cost, for methods
     that do not fit).
     """
+    if not (isinstance(max_cost, (int, float)) and math.isfinite(max_cost) and max_cost > 0):
+        raise ValueError(f"budget {max_cost!r}: expected a cost > 0 (in the cost metric's unit)")
     cost = resolve_metric(cost, est.metric)
     quality = resolve_metric(quality, est.metric)
     hib = direction(est, quality)

@@ -33,13 +33,13 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from harness import fmt
+from harness import CONF_DIR, fmt
 from harness.analysis import ALIASES, estimates, is_quality
 from harness.contrast import KINDS as CONTRASTS
 from harness.contrast import contrast
 from harness.stats import Estimate, log_ratio_t_ci, mean_t_ci
 
-CLAIMS_DIR = Path(__file__).resolve().parent.parent / "conf" / "claims"
+CLAIMS_DIR = CONF_DIR / "claims"
 KINDS = CONTRASTS | {"value": "method"}
 RULES = ("at_least", "at_most", "within")
 DEVICE_TYPES = ("cpu", "cuda")
@@ -142,14 +142,31 @@ def parse_claim(cid: str, data: dict[str, Any]) -> Claim:
 
 
 def load_claims(claims_dir: str | Path = CLAIMS_DIR, ids: list[str] | None = None) -> list[Claim]:
+    if not Path(claims_dir).is_dir():
+        raise ClaimError(f"claims folder {str(claims_dir)!r} does not exist; expected a folder of claim YAML files "
+                         f"(default {CLAIMS_DIR})")
     files = sorted(Path(claims_dir).glob("*.yaml"))
     known = [f.stem for f in files]
+    if not files:
+        raise ClaimError(f"claims folder {str(claims_dir)!r} has no .yaml claim files; expected one file per claim "
+                         f"(as in {CLAIMS_DIR})")
     if ids:
         bad = [i for i in ids if i not in known]
         if bad:
             raise ClaimError(f"unknown claim(s) {bad}; registered: {', '.join(known) or '(none)'}")
         files = [f for f in files if f.stem in ids]
-    return [parse_claim(f.stem, yaml.safe_load(f.read_text()) or {}) for f in files]
+    return [parse_claim(f.stem, _read_yaml(f)) for f in files]
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ClaimError(f"claim file {path}: not valid YAML ({' '.join(str(exc).split())})") from None
+    if not isinstance(data, dict):
+        raise ClaimError(f"claim file {path}: expected a mapping of keys (paper, claim, checks, ...), got "
+                         f"{type(data).__name__}")
+    return data
 
 
 def default_seeds(claim: Claim) -> list[int]:
@@ -162,9 +179,11 @@ def default_seeds(claim: Claim) -> list[int]:
 
 def _points(claim: Claim, run: bool, seed: int) -> tuple[pd.DataFrame, list[str]]:
     """Rows of the claim's baseline and method points at ``seed``, running those not finished yet."""
+    from omegaconf import OmegaConf
+
+    from harness.launch.launcher import launch
     from harness.plan import compose_config, plan
     from harness.results import is_finished, load, point_file
-    from harness.runner import new_run_id, run_point
 
     cfg = compose_config([f"experiment={claim.experiment}", *claim.overrides, f"seed={seed}"])
     planned = {p.variant: p for p in plan(cfg)}
@@ -173,7 +192,11 @@ def _points(claim: Claim, run: bool, seed: int) -> tuple[pd.DataFrame, list[str]
     if missing:
         raise ClaimError(f"claim {claim.id}: variant(s) {missing} are not points of experiment "
                          f"{claim.experiment}; its points: {', '.join(planned)}")
-    log, run_id = [], new_run_id()
+    log, todo = [], []
+    if run:
+        from harness.preflight import preflight
+
+        preflight([planned[v] for v in wanted], cfg.results_dir)
     for v in wanted:
         p = planned[v]
         if is_finished(cfg.results_dir, p.point_id):
@@ -182,10 +205,15 @@ def _points(claim: Claim, run: bool, seed: int) -> tuple[pd.DataFrame, list[str]
             raise ClaimError(f"claim {claim.id}: point {v} seed={seed} has no finished result in "
                              f"{cfg.results_dir} and --no-run was given")
         else:
-            print(f"[{claim.id}] running {v} seed={seed}", flush=True)
-            status, _ = run_point(p, run_id=run_id, experiment=cfg.experiment_name, results_dir=cfg.results_dir,
-                                  baseline=claim.baseline)
-            log.append(f"{v} seed={seed}: measured now ({status})")
+            todo.append(p)
+    if todo:  # through the configured launcher (--set launcher=process, launcher=slurm, ...)
+        print(f"[{claim.id}] running {', '.join(p.variant for p in todo)} seed={seed}", flush=True)
+        launcher = OmegaConf.to_object(cfg.launcher)
+        launch(todo, launcher, results_dir=cfg.results_dir, experiment=cfg.experiment_name,
+               baseline=claim.baseline).wait()
+        for p in todo:
+            ok = is_finished(cfg.results_dir, p.point_id)
+            log.append(f"{p.variant} seed={seed}: measured now ({'ok' if ok else 'error'})")
     return load(*[point_file(cfg.results_dir, planned[v].point_id) for v in wanted]), log
 
 
@@ -228,6 +256,17 @@ class Verdict:
     seeds: list[int]
 
 
+def _measure_here(check: Check, est: pd.DataFrame, claim: Claim, confidence: float, kind: str) -> Estimate:
+    try:
+        return _measure(check, est, claim, confidence)
+    except ClaimError as exc:
+        if kind in claim.comparable_on:
+            raise
+        # A figure this device cannot give (fraction_of_peak without a spec-sheet peak) does not stop the
+        # verdict "not comparable here"; the other checks still show what was measured.
+        return Estimate(math.nan, math.nan, math.nan, f"not measured on {kind}: {exc}")
+
+
 def across_seeds(kind: str, per_seed: list[Estimate], confidence: float = 0.95) -> Estimate:
     """Seeds as replicates: the mean of per-seed values with a t-interval over seeds (geometric mean
     and t on logs for ratios). One seed: its own estimate and interval."""
@@ -257,13 +296,18 @@ def evaluate(claim: Claim, run: bool = True, confidence: float = 0.95, seeds: li
             raise ClaimError(f"claim {claim.id}: point {first.variant} seed={seed} failed: "
                              f"{str(first.error).splitlines()[0]}")
         est = estimates(rows, confidence)
-        per_seed[seed] = [_measure(check, est, claim, confidence) for check in claim.checks]
+        kind = str(rows.device.iloc[0]).split(":")[0]
+        per_seed[seed] = [_measure_here(check, est, claim, confidence, kind) for check in claim.checks]
     device = str(rows.device.iloc[0])
     kind = device.split(":")[0]
     measured_on = f"{rows.device_name.iloc[0]} ({device}), {int(rows.threads.iloc[0])} threads"
     checks = []
     for i, check in enumerate(claim.checks):
         mine = {s: per_seed[s][i] for s in seeds}
+        if any(math.isnan(e.value) and e.estimator.startswith("not measured") for e in mine.values()):
+            first = next(iter(mine.values()))
+            checks.append(CheckResult(check, first, NOT_COMPARABLE, {s: (e, NOT_COMPARABLE) for s, e in mine.items()}))
+            continue
         est = across_seeds(check.kind, list(mine.values()), confidence)
         checks.append(CheckResult(check, est, check.judge(est), {s: (e, check.judge(e)) for s, e in mine.items()}))
     if kind not in claim.comparable_on:

@@ -296,9 +296,11 @@ def compare(rows_a: pd.DataFrame, rows_b: pd.DataFrame, metrics: list[str] | Non
             if not exact and any(r.n_samples >= 2 for r in a_runs + b_runs):
                 entry = suite.setdefault((first.task, m, hib), {"A": {}, "B": {}, "where": {"A": {}, "B": {}}})
                 for side, runs, hosts in (("A", a_runs, host_a), ("B", b_runs, host_b)):
-                    for r in runs:  # keyed by run; ordered by the run's first point (pairs rounds in order)
+                    for r in runs:  # keyed by run (its folder); ordered by its first point (pairs rounds in order)
                         when = pd.Timestamp(r.created_at)
-                        slot = entry[side].setdefault(r.run_id, {"when": when, "logs": {}})
+                        run = str(Path(r.key).parent) if isinstance(r.key, str) and r.key.endswith(".parquet") \
+                            else r.run_id
+                        slot = entry[side].setdefault(run, {"when": when, "logs": {}})
                         slot["when"] = min(slot["when"], when)
                         slot["logs"][key] = math.log(r.value)
                     entry["where"][side][key] = (hosts.get(runs[0].key), runs[0].device_name, runs[0].point_id)
@@ -331,13 +333,14 @@ def _per_task(per_point: pd.DataFrame, suite: dict, margin: float, confidence: f
               paired: bool, profiles: list[Profile]) -> pd.DataFrame:
     """Per task and metric, the geometric mean of the ratios over its points.
 
-    Repeated-sample metrics (latency) keep the run as the unit: each run's geometric mean over the
-    points that every run measured is one value, and the CI comes from the spread of those between
-    runs (``stats.run_ratio_ci``). The points of one run share its drift, so a t-interval across
-    points would describe one pair of processes, not the next run. Other metrics: a t-interval on
-    the per-point log ratios (points as replicates).
+    Repeated-sample metrics (latency) keep the run as the unit: each run's (each folder's) geometric
+    mean over the points that every run measured is one value, and the CI comes from the spread of
+    those between runs (``stats.run_ratio_ci``); without points common to every run, no summary.
+    The points of one run share its drift, so a t-interval across points would describe one pair of
+    processes, not the next run. Other metrics: a t-interval on the per-point log ratios.
     """
     out = []
+    done = {(task, m) for task, m, _ in suite}  # latency-like: runs as units or no summary, never points as units
     for (task, m, hib), sides in suite.items():
         runs = [r["logs"] for s in ("A", "B") for r in sides[s].values()]
         common = set.intersection(*(set(r) for r in runs)) if runs else set()
@@ -352,7 +355,6 @@ def _per_task(per_point: pd.DataFrame, suite: dict, margin: float, confidence: f
         e = run_ratio_ci(logs["A"], logs["B"], confidence, spread["A"], spread["B"], paired=paired)
         out.append({"task": task, "metric": m, "points": len(common), "gmean_ratio": e.value, "low": e.low,
                     "high": e.high, "estimator": e.estimator, "verdict": verdict(e.low, e.high, margin, hib)})
-    done = {(r["task"], r["metric"]) for r in out}
     if len(per_point) and "ratio" in per_point:
         judged = per_point[(per_point.metric != "status") & ~per_point.exact.astype(bool)].dropna(subset=["ratio"])
         for (task, m), grp in judged.groupby(["task", "metric"], sort=False):

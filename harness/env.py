@@ -12,7 +12,9 @@ from pathlib import Path
 
 import torch
 
-LIBRARIES = ("diffusers", "transformers", "torchmetrics", "numpy", "scipy", "pandas", "pyarrow", "hydra-core")
+# efficiency-harness itself: an installed copy has no git sha to record, only its version
+LIBRARIES = ("efficiency-harness", "diffusers", "transformers", "torchmetrics", "numpy", "scipy", "pandas", "pyarrow",
+             "hydra-core")
 
 
 @lru_cache(maxsize=1)
@@ -30,6 +32,8 @@ def _cpu_model() -> str:
 def _git_sha() -> str | None:
     try:
         root = Path(__file__).resolve().parent.parent
+        if not (root / ".git").exists():  # an installed package: site-packages may sit inside another repository
+            return None
         sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5)
         if sha.returncode != 0:
             return None

@@ -1,17 +1,20 @@
-"""Machine state around each measured point, so that a verdict can be explained afterwards.
+"""How busy the machine is just before timing: load, busy and free cores, and the warning on a busy machine.
 
-Recorded before and after every point (one JSON column, ``machine``, docs/results.md):
+Why it matters (docs/design.md, "Threads on a busy machine"): torch's CPU kernels run on OpenMP
+threads that meet at a barrier after every parallel region. When another process holds the cores,
+each barrier waits for a descheduled thread to get its next time slice, so a 2-thread call slowed
+down 4-16x here while two other processes were busy, where a 1-thread call slowed down 1.4-2.8x
+(``bench/threads.py``, docs/design.md item 13). The harness never changes the thread count because
+of load (two runs would stop being comparable); it measures the load, records it on every row, and
+says at the top of a run what to set.
 
-- CPU: 1/5/15-minute load averages, the CPUs this process may run on (affinity), the cpufreq
-  governor(s) where ``/sys`` shows them;
-- GPU, through NVML (``pip install -e '.[nvml]'``, nvidia-ml-py): SM and memory clocks (MHz), the
-  enforced power limit (W), temperature (C), the active clock-throttle reasons, and the total-energy
-  counter (J), which also gives ``energy`` per call next to latency (``energy_per_call``).
-
-Nothing here fails a run: a fact that cannot be read is left out (null), and NVML is only imported
-for CUDA points. ``busy_runs`` reads the column back for ``compare``: a run is not quiet when the
-other processes' load (load average minus this point's threads) did not fit into the cores it left
-free.
+The machine's state around each point, so that a verdict can be explained afterwards, is recorded
+too (``snapshot``, before and after every point, one JSON column ``machine``, docs/results.md):
+load averages, the CPUs this process may run on, the cpufreq governor(s) where ``/sys`` shows them,
+and on CUDA through NVML (``pip install -e '.[nvml]'``, nvidia-ml-py): SM and memory clocks, the
+enforced power limit, temperature, the active clock-throttle reasons and the total-energy counter,
+which also gives ``energy`` per call next to latency (``energy_per_call``). Nothing here fails a
+run: a fact that cannot be read is null, and NVML is only imported for CUDA points.
 """
 
 from __future__ import annotations
@@ -19,10 +22,108 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import pandas as pd
+
+# Linux /proc/stat counters that are time some process used the CPU (steal: the hypervisor gave
+# it to another guest, which is as unavailable to us as a busy core).
+_BUSY = (0, 1, 2, 5, 6, 7)  # user nice system irq softirq steal
+_ALL = range(8)  # ... plus idle (3) and iowait (4); guest time is already inside user
+
+
+@dataclass(frozen=True)
+class Load:
+    """The machine as a point found it: the CPUs this process may use, how many of them other
+    processes kept busy over a short window, and the kernel's 1-minute load average."""
+
+    cpus: int  # CPUs in this process's affinity mask
+    busy_cores: float  # CPU-seconds per second used on those CPUs during the window, 0..cpus
+    load_1m: float | None  # /proc/loadavg (None where the OS has none)
+    window_s: float
+
+    @property
+    def free_cores(self) -> float:
+        return max(0.0, self.cpus - self.busy_cores)
+
+    def as_columns(self) -> dict[str, float | int | str | None]:
+        """The result columns (harness.results.SCHEMA): ``cpus``, ``busy_cores``, ``free_cores``, ``load_1m``,
+        and ``omp_wait_policy`` (the environment's ``OMP_WAIT_POLICY``: PASSIVE made 2-thread calls 2.4-3.7x
+        slower on a quiet machine here, so it is part of what ran)."""
+        return {"cpus": self.cpus, "busy_cores": round(self.busy_cores, 3), "free_cores": round(self.free_cores, 3),
+                "load_1m": self.load_1m, "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY")}
+
+
+def _cpus() -> list[int]:
+    try:
+        return sorted(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        return list(range(os.cpu_count() or 1))
+
+
+def _stat(cpus: list[int]) -> tuple[float, float] | None:
+    """(busy, total) jiffies summed over ``cpus`` from /proc/stat, or None where it cannot be read."""
+    try:
+        lines = Path("/proc/stat").read_text().splitlines()
+    except OSError:
+        return None
+    wanted = {f"cpu{i}" for i in cpus}
+    busy = total = 0.0
+    for line in lines:
+        name, *vals = line.split()
+        if name in wanted:
+            nums = [float(v) for v in vals[:8]] + [0.0] * (8 - len(vals[:8]))
+            busy += sum(nums[i] for i in _BUSY)
+            total += sum(nums[i] for i in _ALL)
+    return (busy, total) if total else None
+
+
+def measure_load(window_s: float = 0.5) -> Load:
+    """Sample the CPU counters over ``window_s`` while this process sleeps: what others use.
+
+    Call it before timing, not during (the timed work would count as load). Without /proc, the
+    1-minute load average stands in for the busy cores.
+    """
+    cpus = _cpus()
+    try:
+        load_1m: float | None = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        load_1m = None
+    before = _stat(cpus)
+    time.sleep(window_s)
+    after = _stat(cpus)
+    if before is None or after is None or after[1] <= before[1]:
+        busy = min(float(len(cpus)), load_1m or 0.0)
+    else:
+        busy = len(cpus) * (after[0] - before[0]) / (after[1] - before[1])
+    return Load(len(cpus), min(max(busy, 0.0), float(len(cpus))), load_1m, window_s)
+
+
+def busy_warning(load: Load, threads: int, device: str = "cpu") -> str | None:
+    """The warning printed at the top of a run when ``threads`` will not find free cores, else None.
+
+    A GPU run is warned too: its host threads launch the kernels, and a stalled launch thread shows
+    up in the GPU timings. Free cores are rounded to the nearest half core (the sample is short).
+    """
+    free = round(load.free_cores * 2) / 2
+    if threads <= free:
+        return None
+    fix = ("wait until the other work ends (see `top`), or run with hardware.threads=1 (a different setting: "
+           "its latencies are not comparable with the other thread count's)" if threads > 1 else
+           "wait until the other work ends (see `top`): even one thread shares its core now, so latencies will be "
+           "slow and noisy")
+    return (f"WARNING: busy machine: other processes used {load.busy_cores:.1f} of {load.cpus} CPU(s) just now "
+            f"(load average {'-' if load.load_1m is None else f'{load.load_1m:.2f}'}), so hardware.threads={threads} "
+            f"will not find {threads} free core(s) ({device}). OpenMP threads on busy cores wait on each other: "
+            f"with 2 other busy processes on 2 cores, calls ran 4-16x slower with 2 threads, 1.4-2.8x with 1 "
+            f"(docs/design.md, item 13). "
+            f"Fix: {fix}. The load is recorded on every row (cpus, busy_cores, free_cores, load_1m).")
+
+
+# ---- State before and after a point (the `machine` column), energy per call ----
 
 QUIET_SLACK = 0.5  # cores of others' load tolerated beyond the free ones
 
@@ -141,39 +242,42 @@ def calls_for(seconds: float, per_call_s: float, at_least: int = 10) -> int:
     return max(at_least, math.ceil(seconds / max(per_call_s, 1e-9)))
 
 
-def others_load(state: dict[str, Any], threads: int) -> float | None:
-    load = (state or {}).get("load")
-    return None if not load else max(0.0, load[0] - threads)
+def _busy(free_cores: float, threads: int) -> bool:
+    """As ``busy_warning``: fewer free cores (to the nearest half) than the point's threads."""
+    return threads > round(free_cores * 2) / 2
 
 
 def quiet(state: dict[str, Any], threads: int) -> bool | None:
-    """Others' 1-minute load fits into the cores this point left free (within ``QUIET_SLACK``)."""
-    other = others_load(state, threads)
-    if other is None:
+    """From a ``snapshot``: others' 1-minute load (load average minus this point's threads) fits into
+    the cores the point left free, within ``QUIET_SLACK``. None where there is no load average."""
+    load = (state or {}).get("load")
+    if not load:
         return None
     cpus = len(state.get("affinity") or []) or state.get("cpus") or 1
-    return other <= max(0, cpus - threads) + QUIET_SLACK
+    return max(0.0, load[0] - threads) <= max(0, cpus - threads) + QUIET_SLACK
 
 
 def busy_runs(rows: pd.DataFrame, side: str) -> list[str]:
-    """Runs of a result set in which some point was measured while the machine was not quiet."""
-    if "machine" not in rows or rows["machine"].isna().all():
-        return []
-    out = []
+    """Runs of a result set in which some point was measured while the machine was not quiet: fewer
+    free cores than threads just before timing (``free_cores``), else, for rows without the load
+    columns, a load average in the ``machine`` state that did not fit (``quiet``)."""
     pts = rows.drop_duplicates("file" if "file" in rows else ["run_id", "point_id"])
+    out = []
     for run, grp in pts.groupby("run_id", sort=False):
-        loads = []
+        seen = []
         for _, r in grp.iterrows():
-            if not isinstance(r.machine, str):
-                continue
-            m = json.loads(r.machine)
             threads = int(r.threads) if pd.notna(r.get("threads")) else 1
-            for when in ("before", "after"):
-                st = m.get(when) or {}
+            free = r.get("free_cores")
+            if free is not None and pd.notna(free):
+                if _busy(float(free), threads):
+                    seen.append(f"{float(free):.1f} free core(s) for {threads} thread(s)")
+                continue
+            if not isinstance(r.get("machine"), str):
+                continue
+            for when, st in json.loads(r.machine).items():
                 if quiet(st, threads) is False:
-                    loads.append((st["load"][0], len(st.get("affinity") or []) or st.get("cpus"), threads))
-        if loads:
-            worst = max(loads)
-            out.append(f"{side} run {run} ({len(loads)} reading(s); 1-min load up to {worst[0]:g} on {worst[1]} "
-                       f"cores, {worst[2]} threads per point)")
+                    seen.append(f"1-min load {st['load'][0]:g} {when}, {threads} thread(s) on "
+                                f"{len(st.get('affinity') or []) or st.get('cpus')} core(s)")
+        if seen:
+            out.append(f"{side} run {run} ({len(seen)} reading(s), e.g. {seen[0]})")
     return out

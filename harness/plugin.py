@@ -69,10 +69,36 @@ class Method:
 
 
 class Task:
-    """A workload: ``__init__`` loads models and data (cached by the runner), ``prepare`` binds a method."""
+    """A workload: ``__init__`` loads models and data (cached by the runner), ``prepare`` binds a method.
+
+    Two class-level checks run before any point of a sweep (``harness.plan``), so that a bad input
+    fails at once instead of as an error row after minutes of other points: ``fits`` (can this
+    method run here?) and ``check`` (are the model files and user modules the config names there?).
+    """
 
     name: str
     Config: type
+    # The workload's method protocol: methods of other workloads do not fit (``fits``).
+    method_protocol: ClassVar[type] = Method
+
+    @classmethod
+    def fits(cls, method: type) -> str | None:
+        """Why ``method`` (a registered method class) cannot run on this task, or None if it can."""
+        if not issubclass(method, cls.method_protocol):
+            return f"it is not a {cls.method_protocol.__name__}"
+        return None
+
+    @classmethod
+    def check(cls, cfg: Any, model: dict[str, Any]) -> None:
+        """Raise ``ValueError`` naming the field if the config cannot work; cheap (no model loading).
+
+        Here: every model field the config left mandatory (``???``) is set. Tasks extend it (model
+        folders exist, user modules import).
+        """
+        missing = [k for k, v in model.items() if v == "???"]
+        if missing:
+            raise ValueError(f"model.{missing[0]} is not set; model={model.get('name')} needs it: set "
+                             f"model.{missing[0]}=... (see conf/model/{model.get('name')}.yaml)")
 
     def prepare(self, method: Any, seed: int) -> Prepared:
         raise NotImplementedError(f"{type(self).__name__} must implement prepare(method, seed)")

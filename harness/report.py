@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from harness import fmt
-from harness.analysis import estimates, pareto_table, points, quality_metrics
+from harness.analysis import estimates, pareto_table, points, quality_metrics, resolve_metric
 from harness.contrast import contrast
 
 QUALITY_EXTRAS = ("nfe", "flops", "peak_memory", "inception_score", "label_entropy", "mean_confidence")
@@ -37,6 +37,14 @@ def summarize(rows: pd.DataFrame, baseline: str | None = None, confidence: float
     table = points(rows)
     if table.empty:
         return table
+    if baseline is not None and baseline not in set(table.variant):
+        raise ValueError(f"--baseline {baseline!r} is not a variant in these results; variants: "
+                         f"{', '.join(sorted(set(table.variant)))}")
+    if quality is not None:
+        quality = resolve_metric(quality, est.metric)
+        if quality not in quality_metrics(est):
+            raise ValueError(f"--quality {quality!r} is not a quality metric (it has no better direction, or is a "
+                             f"cost); quality metrics here: {', '.join(quality_metrics(est)) or '(none)'}")
     table["baseline"] = baseline or table.baseline
     quality = quality or default_quality(est)
     table["quality"] = quality
@@ -194,6 +202,11 @@ def context_lines(rows: pd.DataFrame, summary: pd.DataFrame | None = None) -> li
             lines.append(f"speedup = {est}{note}")
         for est in summary.delta_estimator.dropna().unique():
             lines.append(f"d{_label(summary['quality'].iloc[0])} = method minus baseline, {est}")
+            if "bootstrap" in est and summary.seed.nunique() < 2:
+                # Measured on the digits samplers: across seeds dFID moved about 2x the bootstrap's spread
+                # (docs/analysis.md, "Seeds as replicates").
+                lines.append("  (resamples one seed's samples: it does not cover seed-to-seed variation, which was "
+                             "about 2x larger here; run seed=0,1,2 for an interval across seeds)")
     lines.append("* = on the Pareto front (quality vs latency) of its setting; ~ = off it, but its CIs reach it")
     return lines
 

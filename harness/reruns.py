@@ -4,7 +4,8 @@ rounds of two code versions on one machine (``harness ab``).
 Every run is its own ``python -m harness OVERRIDES results_dir=...`` process (a fresh interpreter,
 allocator, thread pool and page cache state, as pyperf's worker processes and asv's rounds), into its
 own folder, so the spread between folders is the spread between runs. A folder whose run finished
-(``run.json`` with exit code 0) is not run again, so an interrupted series resumes.
+(``<folder>.meta/run.json`` with exit code 0; a results folder holds result files only) is not run
+again, so an interrupted series resumes.
 
 ``ab`` alternates the two sides A B B A A B ... (ABBA over rounds, as asv's ``continuous`` mode
 runs both commits on one machine): drift slower than a round hits both sides alike and cancels in
@@ -19,6 +20,8 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from harness.results import meta_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 MARKER = "run.json"
@@ -43,18 +46,27 @@ def run_once(folder: Path, overrides: list[str], python: str = sys.executable, c
     """``python -m harness OVERRIDES results_dir=FOLDER report=false`` in a fresh process, unless a
     finished run is already there. Raises ``RerunError`` when the process fails."""
     folder = folder.resolve()
-    marker = folder / MARKER
-    if marker.exists() and json.loads(marker.read_text()).get("returncode") == 0:
+    if finished(folder):
         return folder
+    marker = meta_dir(folder) / MARKER
     cmd = [python, "-m", "harness", *overrides, f"results_dir={folder}", "report=false"]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=quiet, text=True)
-    folder.mkdir(parents=True, exist_ok=True)
+    marker.parent.mkdir(parents=True, exist_ok=True)
     marker.write_text(json.dumps({"command": cmd, "cwd": str(cwd), "returncode": proc.returncode}, indent=1) + "\n")
     if proc.returncode != 0:
         tail = "\n".join(((proc.stdout or "") + (proc.stderr or "")).splitlines()[-15:])
         raise RerunError(f"run into {folder} exited {proc.returncode}: {' '.join(cmd)} (in {cwd})\n{tail}")
     return folder
+
+
+def finished(folder: Path) -> bool:
+    """A run into ``folder`` finished (its marker says exit code 0). Runs written before the marker
+    moved next to the folder kept it inside (``folder/run.json``)."""
+    for marker in (meta_dir(folder) / MARKER, folder / MARKER):
+        if marker.exists() and json.loads(marker.read_text()).get("returncode") == 0:
+            return True
+    return False
 
 
 def aa_runs(out: Path, overrides: list[str], runs: int, python: str = sys.executable, cwd: Path = ROOT) -> list[Path]:

@@ -7,6 +7,11 @@
 - Warm-up by count AND time; then repeat until a minimum count AND a minimum duration are met,
   stop early once the CI of the median is within the target precision, hard caps on count and
   time. The cold first call is kept apart, and the stop reason is recorded.
+- Kernel-level modes (as triton's ``do_bench`` / ``do_bench_cudagraph``), both off by default and
+  recorded with the policy: ``l2_flush`` writes a buffer of twice the cache size before every
+  call, outside the timed region, so each repeat starts with cold caches (CUDA: the L2; CPU: the
+  largest cache level in sysfs); ``cuda_graph`` captures the call once in a CUDA graph after the
+  cold call and times its replays, which removes the host's launch overhead (CUDA only).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import gc
 import time
 from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import torch
@@ -32,6 +38,8 @@ class TimingPolicy:
     max_time_s: float = 8.0  # on a shared 2-core box the 2% target is often out of reach: cap the cost
     target_rel_ci: float = 0.02  # stop once the 95% CI half-width of the median is within 2%
     confidence: float = 0.95
+    l2_flush: bool = False  # write 2x the cache size between calls (cold-cache kernel timing)
+    cuda_graph: bool = False  # time replays of a captured CUDA graph (no launch overhead); CUDA only
 
     def __post_init__(self) -> None:
         for name, value in asdict(self).items():
@@ -44,6 +52,12 @@ class TimingPolicy:
         if not 0 < self.confidence < 1:
             raise ValueError(f"timing.confidence must be in (0, 1), got {self.confidence}")
 
+    def check_device(self, device: torch.device | str) -> None:
+        """Fail before anything runs when the policy asks for what the device cannot do."""
+        if self.cuda_graph and torch.device(device).type != "cuda":
+            raise ValueError(f"timing.cuda_graph=true replays a CUDA graph and needs a CUDA device, but the hardware "
+                             f"device is {device}; use timing.cuda_graph=false (the default) on CPU")
+
 
 @dataclass
 class Measurement:
@@ -53,20 +67,54 @@ class Measurement:
     stop_reason: str
     clock: str
     policy: TimingPolicy = field(default_factory=TimingPolicy)
+    l2_flush_bytes: int = 0  # size of the buffer written before every call (0: no flush)
 
     def as_dict(self) -> dict[str, Any]:
         return {"policy": asdict(self.policy), "stop_reason": self.stop_reason, "clock": self.clock,
-                "warmup_calls": self.warmup_calls, "repeats": len(self.samples_s)}
+                "warmup_calls": self.warmup_calls, "repeats": len(self.samples_s),
+                "l2_flush_bytes": self.l2_flush_bytes}
+
+
+def cache_bytes(device: torch.device | str) -> int:
+    """Size of the cache an ``l2_flush`` must evict: the GPU's L2, or the CPU's largest cache level."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return int(torch.cuda.get_device_properties(device).L2_cache_size)
+    sizes = []
+    for f in Path("/sys/devices/system/cpu/cpu0/cache").glob("index*/size"):
+        text = f.read_text().strip()
+        scale = {"K": 2**10, "M": 2**20, "G": 2**30}.get(text[-1:], 1)
+        sizes.append(int(text.rstrip("KMG")) * scale)
+    if not sizes:
+        raise RuntimeError("timing.l2_flush=true on CPU needs the cache sizes in /sys/devices/system/cpu/cpu0/cache, "
+                           "which are not readable here; use timing.l2_flush=false")
+    return max(sizes)
 
 
 class _Clock:
-    """Times one call; ``cuda`` uses events, ``cpu`` the host's monotonic ns clock."""
+    """Times one call; ``cuda`` uses events, ``cpu`` the host's monotonic ns clock.
 
-    def __init__(self, device: torch.device):
+    With a flush buffer, every call is preceded by a write of the buffer outside the timed region
+    (on CUDA the fill kernel is queued before the start event, as in triton's ``do_bench``).
+    """
+
+    def __init__(self, device: torch.device, policy: TimingPolicy):
         self.cuda = device.type == "cuda"
         if self.cuda and not torch.cuda.is_available():
             raise RuntimeError(f"device {device} requested but torch.cuda.is_available() is False")
+        policy.check_device(device)
         self.name = "cuda_event" if self.cuda else "perf_counter_ns"
+        # Twice the cache, so that (nearly) no line of the previous call survives a non-LRU policy.
+        self.flush_buffer = torch.empty(2 * cache_bytes(device), dtype=torch.int8, device=device) \
+            if policy.l2_flush else None
+
+    @property
+    def flush_bytes(self) -> int:
+        return 0 if self.flush_buffer is None else self.flush_buffer.numel()
+
+    def _flush(self) -> None:
+        if self.flush_buffer is not None:
+            self.flush_buffer.zero_()
 
     def run(self, fn: Callable[[], Any], n: int) -> list[float]:
         """Call ``fn`` n times; return each call's seconds."""
@@ -74,6 +122,7 @@ class _Clock:
             stream = torch.cuda.current_stream()
             events = [(torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)) for _ in range(n)]
             for start, end in events:
+                self._flush()
                 start.record(stream)
                 fn()
                 end.record(stream)
@@ -81,10 +130,34 @@ class _Clock:
             return [s.elapsed_time(e) / 1e3 for s, e in events]
         out = []
         for _ in range(n):
+            self._flush()
             t0 = time.perf_counter_ns()
             fn()
             out.append((time.perf_counter_ns() - t0) / 1e9)
         return out
+
+
+def cuda_graphed(fn: Callable[[], Any]) -> Callable[[], Any]:
+    """``fn`` captured once in a CUDA graph; the returned callable replays it on the current stream.
+
+    The warm-up calls run on a side stream, as torch.cuda.graphs requires before a capture (lazy
+    initialisation, cuBLAS workspaces and autotuning must not happen inside it). A replay reruns the
+    captured kernels on the same memory: the call's output is overwritten, not reallocated.
+    """
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        for _ in range(3):
+            fn()
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    try:
+        with torch.cuda.graph(graph):
+            fn()
+    except RuntimeError as exc:
+        raise RuntimeError(f"timing.cuda_graph=true: the call cannot be captured in a CUDA graph ({exc}); time it "
+                           "with timing.cuda_graph=false") from exc
+    return graph.replay
 
 
 @contextmanager
@@ -117,9 +190,11 @@ def measure(fn: Callable[[], Any], policy: TimingPolicy, device: torch.device | 
     gets its minimum count (the stop reason then says ``max_time`` or ``max_repeats``).
     """
     device = torch.device(device)
-    clock = _Clock(device)
+    clock = _Clock(device, policy)
     with _gc_off(), _on(device):
         cold = clock.run(fn, 1)[0]
+        if policy.cuda_graph:  # the cold call stays an eager first call; warm-up and repeats replay
+            fn = cuda_graphed(fn)
         warm_calls, warm_t = 0, 0.0
         while warm_calls < policy.warmup_min_calls or warm_t < policy.warmup_min_s:
             warm_t += clock.run(fn, 1)[0]
@@ -148,7 +223,7 @@ def measure(fn: Callable[[], Any], policy: TimingPolicy, device: torch.device | 
                 chunk = max(1, min(len(samples) // 2, left_n, left_t))
                 continue
             break
-    return Measurement(samples, cold, warm_calls, reason, clock.name, policy)
+    return Measurement(samples, cold, warm_calls, reason, clock.name, policy, clock.flush_bytes)
 
 
 def measure_interleaved(baseline: Callable[[], Any], method: Callable[[], Any], policy: TimingPolicy,
@@ -164,11 +239,13 @@ def measure_interleaved(baseline: Callable[[], Any], method: Callable[[], Any], 
     costs a little more host time per call than ``measure``'s chunks, but keeps blocks in order.
     """
     device = torch.device(device)
-    clock = _Clock(device)
+    clock = _Clock(device, policy)
     a: list[float] = []
     b: list[float] = []
     with _gc_off(), _on(device):
         cold_a, cold_b = clock.run(baseline, 1)[0], clock.run(method, 1)[0]
+        if policy.cuda_graph:
+            baseline, method = cuda_graphed(baseline), cuda_graphed(method)
         warm_calls, warm_t = 0, 0.0
         while warm_calls < policy.warmup_min_calls or warm_t < policy.warmup_min_s:
             warm_t += clock.run(baseline, 1)[0] + clock.run(method, 1)[0]
@@ -192,8 +269,8 @@ def measure_interleaved(baseline: Callable[[], Any], method: Callable[[], Any], 
             else:
                 continue
             break
-    return (Measurement(a, cold_a, warm_calls, reason + " (interleaved ABBA)", clock.name, policy),
-            Measurement(b, cold_b, warm_calls, reason + " (interleaved ABBA)", clock.name, policy))
+    return (Measurement(a, cold_a, warm_calls, reason + " (interleaved ABBA)", clock.name, policy, clock.flush_bytes),
+            Measurement(b, cold_b, warm_calls, reason + " (interleaved ABBA)", clock.name, policy, clock.flush_bytes))
 
 
 @contextmanager
@@ -231,3 +308,12 @@ def time_module_calls(module: torch.nn.Module | None, device: torch.device | str
             out += [a.elapsed_time(b) / 1e3 for a, b in zip(marks, marks[1:])]
         else:
             out += [(b - a) / 1e9 for a, b in zip(marks, marks[1:])]
+
+
+def wall_time(fn: Callable[[], Any]) -> tuple[Any, float]:
+    """``fn()`` and its seconds on the host clock: one call, no warm-up, for benchmarks of whole runs
+    (bench/launch_overhead.py times complete sweeps, each in fresh processes; the caller repeats and
+    interleaves them)."""
+    t0 = time.perf_counter_ns()
+    out = fn()
+    return out, (time.perf_counter_ns() - t0) / 1e9

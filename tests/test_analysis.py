@@ -68,6 +68,42 @@ def test_summary_reports_paired_quality_deltas_and_abba_speedups(tmp_path: Path)
     assert abs(b.baseline_latency_s - s.loc["a/steps=50", "latency"]) < 1e-12
 
 
+def test_another_baseline_than_the_interleaved_one_gets_an_estimator_that_exists_for_the_pair(tmp_path: Path) -> None:
+    """``report --baseline X`` on interleaved results: the ABBA-paired samples exist only against the
+    baseline the points were interleaved with, so against X the speedup is the two-sample ratio of
+    medians (named as such), X's own row is 1, and every ratio is against X, not the old one."""
+    rng = np.random.default_rng(5)
+    a_lat, b_lat, c_lat = (rng.lognormal(np.log(m), 0.02, 20) for m in (2.0, 0.25, 0.8))
+    a = synthetic_point("a/steps=50", a_lat, baseline="a/steps=50")
+    paired = [("a/steps=50", rng.lognormal(np.log(2), 0.02, 20)) for _ in range(2)]
+    b = synthetic_point("b/steps=5", b_lat, baseline="a/steps=50", abba=paired[0])
+    c = synthetic_point("c/steps=10", c_lat, baseline="a/steps=50", abba=paired[1])
+    rows = load(write_set(tmp_path, a, b, c))
+    default = summarize(rows).set_index("variant")
+    assert default.loc["b/steps=5"].speedup_estimator.startswith("ABBA-paired")
+    s = summarize(rows, baseline="c/steps=10").set_index("variant")
+    med = np.median
+    assert s.loc["c/steps=10", "speedup"] == pytest.approx(1.0)
+    assert s.loc["b/steps=5", "speedup"] == pytest.approx(med(c_lat) / med(b_lat))  # ~3.2, not ~8 against a
+    assert s.loc["a/steps=50", "speedup"] == pytest.approx(med(c_lat) / med(a_lat))
+    assert s.loc["b/steps=5", "speedup_low"] < med(c_lat) / med(b_lat) < s.loc["b/steps=5", "speedup_high"]
+    for v in ("a/steps=50", "b/steps=5"):
+        assert s.loc[v].speedup_estimator.startswith("ratio of medians"), s.loc[v].speedup_estimator
+
+
+def test_another_baseline_says_which_estimator_in_the_report(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    rng = np.random.default_rng(6)
+    a = synthetic_point("a/steps=50", rng.lognormal(np.log(2), 0.02, 20), baseline="a/steps=50")
+    b = synthetic_point("b/steps=5", rng.lognormal(np.log(0.25), 0.02, 20), baseline="a/steps=50",
+                        abba=("a/steps=50", rng.lognormal(np.log(2), 0.02, 20)))
+    write_set(tmp_path, a, b)
+    assert main(["report", str(tmp_path), "--baseline", "b/steps=5"]) == 0
+    out = capsys.readouterr().out
+    assert "b/steps=5 (baseline)" in out and "baseline b/steps=5:" in out
+    assert "speedup = ratio of medians" in out and "within-run noise only" in out and "ABBA" not in \
+        out.split("speedup =")[1].splitlines()[0]
+
+
 def test_pareto_front_near_front_and_hypervolume_by_hand() -> None:
     cost, fid = [1, 2, 3, 4], [10, 5, 4, 8]
     # the union of [c, 5] x [q, 12] over the front (1,10), (2,5), (3,4): 8 + 15 + 2

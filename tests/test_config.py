@@ -21,6 +21,7 @@ from tests.helpers import SMOKE, compose_cfg
 
 load_plugins()
 EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
+OWN_MODEL = {"local_unet": "zoo:digits_ddpm", "local_lm": "zoo:bytes_target"}  # folders of the right kind
 YAML_GROUPS = {g: sorted(p.stem for p in (CONF_DIR / g).glob("*.yaml")) for g in ("model", "hardware", "profile")}
 
 
@@ -29,10 +30,22 @@ YAML_GROUPS = {g: sorted(p.stem for p in (CONF_DIR / g).glob("*.yaml")) for g in
                          + [("experiment", e) for e in EXPERIMENTS])
 def test_every_option_composes(group: str, option: str) -> None:
     cfg = compose_cfg([f"{group}={option}"])
-    if OmegaConf.is_missing(cfg.model, "source"):  # a "bring your own model" option: give it one
-        cfg = compose_cfg([f"{group}={option}", "model.source=/some/where"])
+    if group in ("model", "method", "task"):
+        # Models, methods and tasks belong to workloads: each plans with the experiments it fits
+        # ("bring your own model" options given a folder of the right kind), and fails up front,
+        # naming what does not fit, with the others.
+        own = [f"model.source={OWN_MODEL[option]}"] if group == "model" and option in OWN_MODEL else []
+        planned = []
+        for exp in EXPERIMENTS:
+            try:
+                planned.append(plan(compose_cfg([f"experiment={exp}", f"{group}={option}", *own])))
+            except ValueError as exc:
+                assert any(k in str(exc) for k in ("model.source", "model.tokenizer", "cannot run on task")), exc
+        assert planned, f"{group}={option} fits no experiment"
+        assert all(p and len({q.point_id for q in p}) == len(p) for p in planned)
+        return
     if group == "hardware" and cfg.hardware.device.startswith("cuda") and not torch.cuda.is_available():
-        with pytest.raises(RuntimeError, match="torch.cuda.is_available"):
+        with pytest.raises(ValueError, match="torch.cuda.is_available"):
             plan(cfg)
         return
     points = plan(cfg)
@@ -44,7 +57,7 @@ def test_point_id_names_what_ran_and_only_that() -> None:
     assert point.point_id == replace(point).point_id == plan(compose_cfg([]))[0].point_id
     for changed in (replace(point, seed=1), replace(point, timing=point.timing | {"max_time_s": 1.0}),
                     replace(point, task=point.task | {"n_samples": 100}),
-                    replace(point, hardware=point.hardware | {"threads": 1})):
+                    replace(point, hardware=point.hardware | {"threads": point.hardware["threads"] + 1})):
         assert changed.point_id != point.point_id
     # a corrected spec sheet is the same measurement
     spec = replace(point, hardware=point.hardware | {"peak_tflops": 1.0, "mem_bandwidth_gbs": 2.0})

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import duckdb
+import pandas as pd
+import polars as pl
 import pyarrow.parquet as pq
 import pytest
 
-from harness.results import SCHEMA, load
+from harness.results import SCHEMA, aside_dir, load
 from tests.helpers import SMOKE, run_cli
 
 POINTS = "points=[{name: ddim, steps: 20}, {name: ddim, steps: 4}, {name: dpm_solver, steps: 2000}]"
@@ -37,14 +40,23 @@ def test_sweep_resume_failure_and_report(tmp_path: Path, tiny_unet_dir: Path) ->
     steps = ok[(ok.metric == "latency") & (ok.stage == "denoise_step")]
     assert steps.groupby("variant").size().to_dict() == {"ddim/steps=20": 20, "ddim/steps=4": 4}
     assert (ok[ok.metric == "flops"].value > 0).all() and (ok[ok.metric == "peak_memory"].value > 0).all()
-    assert ok.threads.eq(2).all() and ok.device.eq("cpu").all() and ok.cpu.notna().all()
-    # the printed summary and the plot come from the rows
+    assert ok.threads.eq(1).all() and ok.device.eq("cpu").all() and ok.cpu.notna().all()
+    # the load before each point was measured and recorded
+    assert ok.cpus.ge(1).all() and ok.free_cores.between(0, ok.cpus.max()).all() and ok.busy_cores.notna().all()
+    # the printed summary and the plot come from the rows; the plot goes next to the folder, not in it
     assert "ddim/steps=20 (baseline)" in first.stdout and "FID [95% CI]" in first.stdout
-    assert (out / "pareto_fid_latency.png").stat().st_size > 0 and (out / "pareto_fid_latency.svg").exists()
+    plots = aside_dir(out, "plots")
+    assert (plots / "pareto_fid_latency.png").stat().st_size > 0 and (plots / "pareto_fid_latency.svg").exists()
+    assert sorted(p.suffix for p in out.iterdir()) == [".parquet"] * 3
 
+    # a result file cut short (a full disk) is set aside and its point measured again, never a crash
+    broken = next(f for f in files if pq.read_table(f, columns=["status"]).column(0)[0].as_py() == "ok")
+    broken.write_bytes(broken.read_bytes()[:100])
     second = run_cli(*args, check=False)
-    assert second.stdout.count("finished earlier, skipped") == 2  # only the failed point runs again
-    assert len(list(out.glob("*.parquet"))) == 3
+    assert f"WARNING: {broken}: not a readable parquet file" in second.stdout
+    assert second.stdout.count("finished earlier, skipped") == 1  # the failed and the broken point run again
+    assert len(list(out.glob("*.parquet"))) == 3 and len(list(aside_dir(out, "set_aside").iterdir())) == 1
+    assert load(broken).status.eq("ok").all()
 
     rep = run_cli("report", str(out), "--markdown", "--baseline", "ddim/steps=4")
     assert "| ddim/steps=4 (baseline) |" in rep.stdout and "FAILED" in rep.stdout
@@ -55,10 +67,27 @@ def test_multirun_from_the_command_line(tmp_path: Path, tiny_unet_dir: Path) -> 
     # no results_dir: the experiment's own folder, relative to where the command runs
     proc = run_cli("-m", "model=local_unet", f"model.source={tiny_unet_dir}", SMOKE, "method=ddim,euler",
                    "method.steps=2,3", "baseline='ddim/steps=3'", cwd=tmp_path)
-    rows = load(tmp_path / "results" / "samplers_digits-smoke")  # the smoke profile keeps its own folder
+    folder = tmp_path / "results" / "samplers_digits-smoke"  # the smoke profile keeps its own folder
+    rows = load(folder)
     assert sorted(rows.variant.unique()) == ["ddim/steps=2", "ddim/steps=3", "euler/steps=2", "euler/steps=3"]
     assert "note: method given on the command line" in proc.stdout
     assert proc.stdout.count("speedup x") == 1, "one report at the end of the multirun"
+    # Hydra's multirun.yaml and the plot go next to the folder: it holds result files only, so every
+    # documented reader (docs/results.md) reads it as one dataset, as written there
+    assert (aside_dir(folder, "hydra") / "multirun.yaml").exists() and any(aside_dir(folder, "plots").iterdir())
+    n = len(rows)
+    assert len(pd.read_parquet(folder)) == n and pq.read_table(folder).num_rows == n
+    assert len(pl.read_parquet(folder)) == n
+    sql = f"SELECT count(*) FROM read_parquet('{folder}/*.parquet', union_by_name = true)"
+    assert duckdb.connect().execute(sql).fetchone()[0] == n
+    docs_sql = ("SELECT variant, median(value) AS latency_s "  # docs/results.md's example, on this folder
+                f"FROM read_parquet('{folder}/*.parquet', union_by_name = true) "
+                "WHERE metric = 'latency' AND stage = 'end_to_end' AND status = 'ok' "
+                "GROUP BY variant ORDER BY latency_s")
+    assert len(duckdb.connect().execute(docs_sql).fetchall()) == 4
+    lat = pd.read_parquet(folder)  # the docs' example, word for word
+    lat = lat[(lat.metric == "latency") & (lat.stage == "end_to_end")]
+    assert len(lat.groupby("variant").value.median()) == 4
 
 
 def test_unknown_subcommand_and_bad_override_fail_fast() -> None:

@@ -229,7 +229,11 @@ def test_machine_state_is_recorded_and_read_back() -> None:
     rows = pd.DataFrame([{"run_id": "r1", "point_id": "p", "file": "f", "threads": 2,
                           "machine": state_json({"load": [3.9, 3, 3], "affinity": [0, 1]},
                                                 {"load": [1.0, 1, 1], "affinity": [0, 1]})}])
-    assert busy_runs(rows, "A") and "load up to 3.9 on 2 cores" in busy_runs(rows, "A")[0]
+    assert busy_runs(rows, "A") == ["A run r1 (1 reading(s), e.g. 1-min load 3.9 before, 2 thread(s) on 2 core(s))"]
+    # rows with the load columns measured before timing (harness.machine.measure_load) use those
+    assert busy_runs(rows.assign(free_cores=0.2), "A") == ["A run r1 (1 reading(s), e.g. 0.2 free core(s) for 2 "
+                                                           "thread(s))"]
+    assert busy_runs(rows.assign(free_cores=1.9), "A") == []
 
 
 def test_sides_are_folders_globs_or_run_ids(tmp_path: Path) -> None:
@@ -282,13 +286,13 @@ def test_aa_and_ab_commands_run_fresh_processes_and_judge_them(tmp_path: Path,
     assert main(["aa", "experiment=samplers_digits", "--runs", "3", "--out", str(tmp_path / "aa"),
                  "--python", same]) == 0
     out = capsys.readouterr().out
-    assert "noise profile: 3 runs" in out and "R=5" in out and (tmp_path / "aa" / noise.FILE_NAME).exists()
-    assert sorted(p.name for p in (tmp_path / "aa").glob("run*")) == ["run00", "run01", "run02"]
+    assert "noise profile: 3 runs" in out and "R=5" in out and (tmp_path / "aa.meta" / noise.FILE_NAME).exists()
+    assert sorted(p.name for p in (tmp_path / "aa").glob("run*") if p.suffix != ".meta") == ["run00", "run01", "run02"]
     code = main(["ab", f"python:{same}", f"python:{slow}", "--rounds", "4", "--out", str(tmp_path / "ab"),
                  "experiment=samplers_digits"])
     out = capsys.readouterr().out
     assert code == 1 and "paired rounds" in out and "regression" in out
-    assert (tmp_path / "ab" / "r01-B" / "run.json").exists()
+    assert (tmp_path / "ab" / "r01-B.meta" / "run.json").exists() and not (tmp_path / "ab.meta" / "trees").exists()
     # the same side twice: no regression
     assert main(["ab", f"python:{same}", f"python:{same}", "--rounds", "4", "--out", str(tmp_path / "aa2"),
                  "experiment=samplers_digits"]) in (0, 2)

@@ -25,13 +25,14 @@ def _work(k: int):
 
 def test_known_ratio_k_calls_vs_one() -> None:
     """k calls of f, measured against one call, must come out near k."""
+    before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         k = 4
         one = measure(_work(1), FAST)
         many = measure(_work(k), FAST)
     finally:
-        torch.set_num_threads(2)
+        torch.set_num_threads(before)
     ratio = np.median(many.samples_s) / np.median(one.samples_s)
     assert 0.7 * k < ratio < 1.3 * k, ratio
 

@@ -40,18 +40,25 @@ def real_features(dataset: str, extractor: str, compute: Callable[[], torch.Tens
 def load_extractor(spec: str) -> Extractor:
     """A user feature extractor from ``python:MODULE:FACTORY``: ``FACTORY()`` returns a callable
     (usually an ``nn.Module``) mapping images (N, C, H, W) in [-1, 1] to features (N, D)."""
-    if not spec.startswith("python:") or spec.count(":") != 2 or not all(spec.split(":")[1:]):
-        raise ValueError(f"feature extractor {spec!r}: want python:MODULE:FACTORY, e.g. python:mypkg.feats:build")
-    _, module, attr = spec.split(":")
-    try:
-        factory = getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError) as exc:
-        raise ValueError(f"feature extractor {spec!r}: cannot import {module}.{attr} ({exc})") from exc
-    extractor = factory()
+    _, module, attr = spec.split(":") if spec.count(":") == 2 else ("", "", "")
+    extractor = extractor_factory(spec)()
     if not callable(extractor):
         raise TypeError(f"feature extractor {spec!r}: {module}.{attr}() returned {type(extractor).__name__}, "
                         "want a callable images -> (N, D) features")
     return extractor
+
+
+def extractor_factory(spec: str) -> Callable[[], Extractor]:
+    """The factory ``python:MODULE:FACTORY`` names, imported but not called (a check before a sweep runs)."""
+    if not spec.startswith("python:") or spec.count(":") != 2 or not all(spec.split(":")[1:]):
+        raise ValueError(f"feature extractor {spec!r}: want python:MODULE:FACTORY, e.g. python:mypkg.feats:build")
+    _, module, attr = spec.split(":")
+    try:
+        return getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(f"feature extractor {spec!r}: cannot import {module}.{attr} ({type(exc).__name__}: {exc}); "
+                         "expected python:MODULE:FACTORY with MODULE importable here, or digits_classifier, inception"
+                         ) from None
 
 
 class _Identity(nn.Module):

@@ -81,6 +81,8 @@ def make_corpus(cfg: BleuKernelConfig, seed: int) -> TokenCorpus:
 
 @register_task("bleu_kernel", BleuKernelConfig)
 class BleuKernel(Task):
+    method_protocol = BleuMethod
+
     def __init__(self, cfg: BleuKernelConfig, model: dict[str, Any], device: torch.device, dtype: torch.dtype):
         # ``model`` and ``dtype`` do not apply: token IDs are integers and scores float64, as in NLTK.
         self.cfg, self.device = cfg, device

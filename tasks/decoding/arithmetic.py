@@ -24,6 +24,7 @@ from harness.metrics import MetricInfo, register_metric
 from harness.plugin import Observation, PluginConfig, Prepared, Task
 from harness.registry import register_task
 from tasks.decoding.protocol import DecodingMethod, load_causal_lm
+from tasks.zoo import check_source
 from tasks.zoo.bytes import ARITH_DIGITS, arith_line, arith_split
 
 PROMPT_LEN = 2 * ARITH_DIGITS + 2  # "012+345="
@@ -73,6 +74,22 @@ class ArithmeticConfig(PluginConfig):
 
 @register_task("arithmetic", ArithmeticConfig)
 class Arithmetic(Task):
+    method_protocol = DecodingMethod
+
+    @classmethod
+    def fits(cls, method: type) -> str | None:
+        why = super().fits(method)
+        if why is None and (method.batch_one_only or method.uses_draft):
+            why = "it decodes batch 1 or needs a draft model, and this task samples many answers per batch"
+        if why is None and method.model is not DecodingMethod.model:
+            why = "it replaces the task's model"
+        return why
+
+    @classmethod
+    def check(cls, cfg: ArithmeticConfig, model: dict[str, Any]) -> None:
+        super().check(cfg, model)
+        check_source(model.get("source"), "model.source", "transformers causal LM", marker="config.json")
+
     def __init__(self, cfg: ArithmeticConfig, model: dict[str, Any], device: torch.device, dtype: torch.dtype):
         self.cfg, self.device = cfg, device
         self.model = load_causal_lm(model["source"], device, dtype)

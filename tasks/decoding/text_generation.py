@@ -32,7 +32,7 @@ from harness.metrics import MetricInfo, register_metric
 from harness.plugin import Observation, PluginConfig, Prepared, Task
 from harness.registry import register_task
 from tasks.decoding.protocol import DecodingMethod, count_calls, load_causal_lm
-from tasks.zoo import resolve
+from tasks.zoo import check_source, resolve
 from tasks.zoo.bytes import nll_stream, stdlib_split
 
 TOKENIZERS = ("bytes", "auto")
@@ -99,6 +99,17 @@ class _Tokens:
 
 @register_task("text_generation", TextGenerationConfig)
 class TextGeneration(Task):
+    method_protocol = DecodingMethod
+
+    @classmethod
+    def check(cls, cfg: TextGenerationConfig, model: dict[str, Any]) -> None:
+        super().check(cfg, model)
+        check_source(model.get("source"), "model.source", "transformers causal LM", marker="config.json")
+        if model.get("draft"):
+            check_source(model["draft"], "model.draft", "transformers causal LM", marker="config.json")
+        if model.get("tokenizer", "bytes") not in TOKENIZERS:
+            raise ValueError(f"model.tokenizer={model.get('tokenizer')!r}; valid: {', '.join(TOKENIZERS)}")
+
     def __init__(self, cfg: TextGenerationConfig, model: dict[str, Any], device: torch.device, dtype: torch.dtype):
         self.cfg, self.device, self.dtype = cfg, device, dtype
         self.source = model["source"]

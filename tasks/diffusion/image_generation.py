@@ -21,13 +21,15 @@ from harness.metrics.fid import (
     InceptionFeatures,
     KernelDistance,
     classifier_scores,
+    extractor_factory,
     load_extractor,
     real_features,
 )
 from harness.plugin import Observation, PluginConfig, Prepared, Task
+from harness.progress import track
 from harness.registry import register_task
 from tasks.diffusion.sampler import SamplerMethod
-from tasks.zoo import resolve
+from tasks.zoo import check_source, resolve
 from tasks.zoo.digits import DigitsClassifier, digits_tensor
 
 DATASETS = ("digits",)
@@ -105,6 +107,16 @@ def _load_unet(source: str, device: torch.device, dtype: torch.dtype) -> tuple[t
 
 @register_task("image_generation", ImageGenerationConfig)
 class ImageGeneration(Task):
+    method_protocol = SamplerMethod
+
+    @classmethod
+    def check(cls, cfg: ImageGenerationConfig, model: dict[str, Any]) -> None:
+        super().check(cfg, model)
+        check_source(model.get("source"), "model.source", "diffusers pipeline", marker="model_index.json")
+        check_source(cfg.classifier, "task.classifier", "digits classifier", marker="config.json")
+        if cfg.features.startswith("python:"):
+            extractor_factory(cfg.features)
+
     def __init__(self, cfg: ImageGenerationConfig, model: dict[str, Any], device: torch.device, dtype: torch.dtype):
         self.cfg, self.device, self.dtype = cfg, device, dtype
         self.unet, self.scheduler_config = _load_unet(model["source"], device, dtype)
@@ -162,7 +174,7 @@ class ImageGeneration(Task):
             gen = self._generator(seed)
             images = torch.cat([
                 denoise(self.unet, scheduler, method.steps, chunk, gen).float().clamp(-1, 1).cpu()
-                for chunk in noise.split(self.cfg.eval_batch)
+                for chunk in track(noise.split(self.cfg.eval_batch), desc="FID sample batches")
             ])
             n = len(images)
             feats = self._features(images)

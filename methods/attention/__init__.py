@@ -1,0 +1,1 @@
+"""Attention implementations, one file each (file name = registered name)."""
