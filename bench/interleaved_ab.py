@@ -105,7 +105,7 @@ def main() -> None:
         ratios = np.array([r for _, rs, _ in slow_r for r in rs])
         det = [all(v == REGRESSION for v in vs) for vs, _, _ in slow_r]
         per_point = sum(v == REGRESSION for vs, _, _ in slow_r for v in vs)
-        changed = sum(all(v == CHANGED for v in ex if v) for _, _, ex in slow_r)
+        changed = sum(any(v == CHANGED for v in ex) for _, _, ex in slow_r)
         print(f"extra {args.extra}x{args.extra} matmul per denoiser call: measured slowdown (geometric mean of the "
               f"paired ratios) x{np.exp(np.log(ratios).mean()):.3f} (range {ratios.min():.3f}-{ratios.max():.3f}); "
               f"{sum(det)} of {len(slow_r)} trials detected it on every point ({per_point} of {len(ratios)} point "
