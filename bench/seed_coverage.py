@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from omegaconf import OmegaConf
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -32,9 +33,9 @@ sys.path.insert(0, str(ROOT))
 from harness import fmt  # noqa: E402
 from harness.analysis import estimates  # noqa: E402
 from harness.contrast import contrast  # noqa: E402
+from harness.launch.launcher import launch  # noqa: E402
 from harness.plan import compose_config, plan  # noqa: E402
 from harness.results import load  # noqa: E402
-from harness.runner import run_points  # noqa: E402
 from harness.stats import mean_t_ci  # noqa: E402
 
 # (experiment, metric, baseline, methods): the quality checks of the registered claims.
@@ -53,7 +54,8 @@ STUDIES = {
 def run_seed(study: str, seed: int) -> str:
     experiment, _, _, _, points = STUDIES[study]
     cfg = compose_config([f"experiment={experiment}", "report=false", f"seed={seed}", points])
-    run_points(plan(cfg), results_dir=cfg.results_dir, experiment=cfg.experiment_name, baseline=cfg.baseline)
+    launch(plan(cfg), OmegaConf.to_object(cfg.launcher), results_dir=cfg.results_dir, experiment=cfg.experiment_name,
+           baseline=cfg.baseline).wait()
     return str(cfg.results_dir)
 
 
