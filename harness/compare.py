@@ -126,19 +126,25 @@ def load_side(spec: str, runs_root: str | Path = "results") -> pd.DataFrame:
             paths += hits
         elif Path(item).exists():
             paths.append(item)
+        elif "/" in item:  # a path, never a run id
+            raise FileNotFoundError(f"{item!r} does not exist (a side is results folders or .parquet files, "
+                                    "quoted globs of them, or run ids)")
         else:
             run_ids.append(item)
     frames = [load(*paths)] if paths else []
     if run_ids:
         if not Path(runs_root).is_dir():
-            raise FileNotFoundError(f"{', '.join(run_ids)}: not a result folder or file, and no {runs_root}/ to "
-                                    "look up run ids in")
+            raise FileNotFoundError(f"{', '.join(run_ids)}: does not exist as a result folder or file, and "
+                                    f"there is no {runs_root}/ to look up run ids in")
         every = load(runs_root)
         for rid in run_ids:
             ids = sorted({r for r in every.run_id.dropna().unique() if str(r).startswith(rid)})
-            if len(ids) != 1:
+            if not ids:
+                raise FileNotFoundError(f"{rid!r} does not exist as a result folder or file, and no run id under "
+                                        f"{runs_root}/ starts with it")
+            if len(ids) > 1:
                 raise FileNotFoundError(f"{rid!r} is not a result folder or file, and {len(ids)} run ids under "
-                                        f"{runs_root}/ start with it" + (f": {', '.join(ids[:5])}" if ids else ""))
+                                        f"{runs_root}/ start with it: {', '.join(ids[:5])}")
             frames.append(every[every.run_id == ids[0]])
     if not frames:
         raise FileNotFoundError(f"side {spec!r} names no results")

@@ -11,7 +11,7 @@ says at the top of a run what to set.
 The machine's state around each point, so that a verdict can be explained afterwards, is recorded
 too (``snapshot``, before and after every point, one JSON column ``machine``, docs/results.md):
 load averages, the CPUs this process may run on, the cpufreq governor(s) where ``/sys`` shows them,
-and on CUDA through NVML (``pip install -e '.[nvml]'``, nvidia-ml-py): SM and memory clocks, the
+and on CUDA through NVML (``pip install -e '.[gpu]'``, nvidia-ml-py): SM and memory clocks, the
 enforced power limit, temperature, the active clock-throttle reasons and the total-energy counter,
 which also gives ``energy`` per call next to latency (``energy_per_call``). Nothing here fails a
 run: a fact that cannot be read is null, and NVML is only imported for CUDA points.

@@ -245,7 +245,7 @@ def test_sides_are_folders_globs_or_run_ids(tmp_path: Path) -> None:
     assert both.run_id.nunique() == 2
     by_id = load_side("aa1", runs_root=tmp_path / "res")
     assert set(by_id.run_id) == {"aa1"}
-    with pytest.raises(FileNotFoundError, match="run ids"):
+    with pytest.raises(FileNotFoundError, match="no run id under"):
         load_side("nope", runs_root=tmp_path / "res")
     cfg = json.loads(rows.config.iloc[0])
     assert cfg["method"]["name"] in ("a", "b")
