@@ -72,6 +72,7 @@ def _check(b: Browser, page: Path, kind: str, expected: int, shot: str) -> list[
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("smoke_sweep")  # one worker runs the session fixture once
 def test_pages_open_in_chromium_and_draw_every_point(smoke_sweep: tuple[Path, Path], chromium: str,
                                                      tmp_path: Path) -> None:
     work, folder = smoke_sweep
@@ -82,7 +83,8 @@ def test_pages_open_in_chromium_and_draw_every_point(smoke_sweep: tuple[Path, Pa
     res = curves(estimates(rows), "latency", "fid", parse_range("0.01:1:8"))
     t0 = datetime(2026, 3, 1, tzinfo=timezone.utc)
     rng = np.random.default_rng(0)
-    for i, scale in enumerate([1.0, 1.0, 1.4]):  # history: three runs of two points, a change at the third
+    # history: four runs of two points, a persistent change at the third (confirmed by the fourth)
+    for i, scale in enumerate([1.0, 1.0, 1.4, 1.4]):
         write_set(tmp_path / "hist" / f"run{i}", *[synthetic_point(v, scale * c * rng.lognormal(0, 0.01, 20),
                                                                    run_id=f"run{i}", git_sha=f"{i}abcdef",
                                                                    created_at=t0 + timedelta(days=i))
@@ -115,7 +117,7 @@ def test_pages_open_in_chromium_and_draw_every_point(smoke_sweep: tuple[Path, Pa
         assert b.problems() == []
         _check(b, html["budget"], "budget", int(res.quality.notna().sum()), "budget")
         _check(b, html["compare"], "compare", int(compare(rows, load(again)).per_point.ratio.notna().sum()), "compare")
-        _check(b, html["history"], "history", 6, "history")
+        _check(b, html["history"], "history", 8, "history")
         assert b.eval("document.querySelectorAll('svg.history circle.ring').length") == 2
         b.open(html["claims"])
         assert b.problems() == []

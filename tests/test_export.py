@@ -48,6 +48,7 @@ def test_export_is_idempotent_and_keeps_failed_points(tmp_path: Path, capsys: py
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("smoke_sweep")  # one worker runs the session fixture once
 def test_mlflow_export_of_the_default_experiment_reads_back_as_the_report(smoke_sweep: tuple[Path, Path],
                                                                            tmp_path: Path) -> None:
     from mlflow.tracking import MlflowClient
