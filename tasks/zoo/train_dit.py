@@ -2,7 +2,7 @@
 
 Regenerate what this script ships under ``tasks/zoo/``::
 
-    .venv/bin/python -m tasks.zoo.train_dit --threads 1                # DiT (~8 min) and judge (~20 s)
+    .venv/bin/python -m tasks.zoo.train_dit --threads 1                # DiT (~6 min) and judge (~20 s)
     .venv/bin/python -m tasks.zoo.train_dit --threads 1 --only judge
 
 - ``digits_dit/``: a diffusers ``DiTTransformer2DModel`` (patch 2 on 8x8, 16 tokens, 10 classes) in
