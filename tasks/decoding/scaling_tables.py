@@ -2,7 +2,7 @@
 verifier (``experiment=imperfect_verifier_arith``) and the multi-draft acceptance rates
 (``experiment=multidraft_bytes``).
 
-``python -m tasks.decoding.scaling_tables verifier RESULTS [--plot OUT.png]`` and
+``python -m tasks.decoding.scaling_tables verifier RESULTS [--seed N] [--plot OUT.png]`` and
 ``python -m tasks.decoding.scaling_tables multidraft RESULTS`` print markdown; with several seeds in
 RESULTS every number is the mean over seeds (the seeds are listed).
 """
@@ -35,7 +35,7 @@ def verifier_summary(rows: pd.DataFrame) -> pd.DataFrame:
     """Per variant: pass@1, false-positive rate, accuracy ceiling, utility-optimal k (mean and per seed)."""
     ok = rows[rows.status == "ok"]
     out = []
-    for variant, df in ok.groupby("variant", sort=False):
+    for variant, df in ok.groupby("variant"):
         rec = {"variant": variant, "seeds": ",".join(map(str, sorted(df.seed.unique())))}
         for m in ("pass_at_1", "false_positive_rate", "accuracy_ceiling", "utility_optimal_k"):
             vals = df[df.metric == m].sort_values("seed").value.to_numpy()
@@ -47,19 +47,19 @@ def verifier_summary(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def verifier_markdown(rows: pd.DataFrame) -> str:
+    """The summary per variant, then one row per k with "coverage / verified accuracy / utility" per variant."""
     curves, summary = verifier_curves(rows), verifier_summary(rows)
     text = [fmt.table(list(summary.columns), summary.values.tolist(), markdown=True), ""]
     variants = list(summary.variant)
-    ks = sorted(curves.k.unique())
-    head = ["k"] + [f"{v} {m}" for v in variants for m in ("cov", "acc", "util")]
     body = []
-    for k in ks:
+    for k in sorted(curves.k.unique()):
         line: list[object] = [k]
         for v in variants:
             r = curves[(curves.variant == v) & (curves.k == k)]
-            line += [float(r[m].iloc[0]) if len(r) else np.nan for m in ("coverage", "verified_accuracy", "utility")]
+            line.append(" / ".join(f"{float(r[m].iloc[0]):.3f}" for m in ("coverage", "verified_accuracy", "utility"))
+                        if len(r) else "")
         body.append(line)
-    text.append(fmt.table(head, body, markdown=True))
+    text.append(fmt.table(["k"] + [f"{v}: cov / acc / util" for v in variants], body, markdown=True))
     return "\n".join(text)
 
 
@@ -72,7 +72,7 @@ def verifier_plot(rows: pd.DataFrame, out: str) -> None:
 
     curves = verifier_curves(rows)
     fig, ax = plt.subplots(1, 2, figsize=(10, 4))
-    for i, (variant, df) in enumerate(curves.groupby("variant", sort=False)):
+    for i, (variant, df) in enumerate(curves.groupby("variant")):
         c = f"C{i}"
         ax[0].plot(df.k, df.coverage, "--", color=c)
         ax[0].plot(df.k, df.verified_accuracy, "-o", ms=3, color=c, label=variant)
@@ -94,7 +94,7 @@ def multidraft_markdown(rows: pd.DataFrame) -> str:
     metrics = ["acceptance_one_draft", "acceptance_with_replacement", "acceptance_without_replacement",
                "replacement_gain", "support_mass_target", "support_mass_draft", "latency"]
     body = []
-    for (variant, seed), df in est.groupby(["variant", "seed"], sort=False):
+    for (variant, seed), df in est.groupby(["variant", "seed"]):
         line: list[object] = [variant, int(seed)]
         for m in metrics:
             r = df[df.metric == m]
@@ -110,8 +110,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("table", choices=["verifier", "multidraft"])
     ap.add_argument("results")
     ap.add_argument("--plot", help="verifier: also draw accuracy/coverage/utility vs k into this PNG")
+    ap.add_argument("--seed", type=int, help="only this seed's rows (default: every seed, averaged)")
     args = ap.parse_args(argv)
     rows = load(args.results)
+    if args.seed is not None:
+        rows = rows[rows.seed == args.seed]
     if args.table == "verifier":
         print(verifier_markdown(rows))
         if args.plot:
