@@ -93,6 +93,10 @@ def resampling_curves(correct: np.ndarray, passing: np.ndarray, n: int, ks: list
 @dataclass
 class VerifiedResamplingConfig(ArithmeticConfig):
     SMOKE = {"n_problems": 4, "n_samples": 16, "batch_size": 4, "gain_from_k": 4}  # profile=smoke
+    # Larger than the arithmetic task's defaults: the plateau and the optimum need k up to 256.
+    n_problems: int = 128
+    n_samples: int = 256
+    batch_size: int = 4
     verifier_digits: int = 2  # the weak verifier checks only the answer's last this-many digits
     false_positive_cost: float = 1.0  # utility of a wrong answer returned is -cost (a right one +1, abstaining 0)
     gain_from_k: int = 16  # verified_accuracy_gain / coverage_gain span k = gain_from_k .. n_samples
