@@ -40,7 +40,8 @@ def test_every_option_composes(group: str, option: str) -> None:
             try:
                 planned.append(plan(compose_cfg([f"experiment={exp}", f"{group}={option}", *own])))
             except ValueError as exc:
-                assert any(k in str(exc) for k in ("model.source", "model.tokenizer", "cannot run on task")), exc
+                assert any(k in str(exc) for k in ("model.source", "model.draft", "model.tokenizer",
+                                                   "cannot run on task")), exc
         assert planned, f"{group}={option} fits no experiment"
         assert all(p and len({q.point_id for q in p}) == len(p) for p in planned)
         return

@@ -1,4 +1,5 @@
 """Decoding workload: text generation with a transformers causal LM (speculative decoding, prompt lookup,
-quantization, attention backends) and repeated sampling on arithmetic; methods in ``methods/decoding/``."""
+quantization, attention backends), repeated sampling on arithmetic with an exact or a weak verifier, and
+multi-draft verification of the byte models' next-token distributions; methods in ``methods/decoding/``."""
 
-from tasks.decoding import arithmetic, text_generation  # noqa: F401  (importing registers the tasks)
+from tasks.decoding import arithmetic, multidraft, text_generation, verifier  # noqa: F401  (importing registers the tasks)

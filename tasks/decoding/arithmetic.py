@@ -45,6 +45,12 @@ for _name, _meta in {
     register_metric(_name, _meta)
 
 
+def answer_text(ids: list[int]) -> str:
+    """An answer's bytes as text; a non-byte token (end-of-text, id 256, which hot sampling can draw)
+    becomes NUL, so such an answer is simply wrong instead of crashing ``bytes``."""
+    return "".join(chr(i) if i < 256 else "\0" for i in ids)
+
+
 def pass_at_k(n: int, c: int, k: int) -> float:
     """Unbiased pass@k: the chance that k of n samples (c correct), drawn without replacement, hold a correct one.
 
@@ -136,7 +142,7 @@ class Arithmetic(Task):
                 out = self.sample(method, prompts[i:i + cfg.batch_size], seed + i).view(-1, n, ANSWER_LEN)
                 for j, samples in enumerate(out):
                     want = answers[i + j]
-                    correct.append(sum(bytes(s.tolist()).decode("latin-1") == want for s in samples))
+                    correct.append(sum(answer_text(s.tolist()) == want for s in samples))
             ks = sorted({2**e for e in range(int(np.log2(n)) + 1)} | {n})
             obs = [Observation("coverage_at_n", float(np.mean([c > 0 for c in correct])), n=len(correct)),
                    Observation("pass_at_1", float(np.mean(correct)) / n, n=len(correct)),
