@@ -35,7 +35,14 @@ from torch import nn
 
 from harness.plugin import PluginConfig
 from harness.registry import register_method
-from tasks.decoding.lowbit import LowBitLinear, as_stored, conv1d_to_linear, quantizable_linears, replace_module
+from tasks.decoding.lowbit import (
+    LowBitLinear,
+    as_stored,
+    calibration_text,
+    conv1d_to_linear,
+    quantizable_linears,
+    replace_module,
+)
 from tasks.decoding.protocol import DecodingMethod
 
 if TYPE_CHECKING:
@@ -114,10 +121,8 @@ def sparse_mask(w: torch.Tensor, fisher: torch.Tensor, outlier_frac: float, sens
 class SqueezeLLM(DecodingMethod):
     def calibration(self, task: TextGeneration, seed: int) -> torch.Tensor:
         """(n_calib, calib_len + 1) byte ids from seeded offsets into the zoo's training text."""
-        from tasks.zoo.bytes import stdlib_split
-
         cfg = self.cfg
-        text = b"".join(f.read_bytes() for f in stdlib_split()[0][:200])
+        text = calibration_text()
         gen = torch.Generator().manual_seed(seed)
         starts = torch.randint(0, len(text) - cfg.calib_len - 1, (cfg.n_calib,), generator=gen).tolist()
         return torch.tensor([list(text[s: s + cfg.calib_len + 1]) for s in starts], dtype=torch.long)

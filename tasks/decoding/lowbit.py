@@ -50,6 +50,14 @@ def conv1d_to_linear(model: nn.Module) -> nn.Module:
     return model
 
 
+def calibration_text() -> bytes:
+    """Calibration bytes for methods that fit to data (SqueezeLLM's Fisher): the first 200 files of the
+    zoo models' *training* split of the standard library, never the held-out text quality is scored on."""
+    from tasks.zoo.bytes import stdlib_split
+
+    return b"".join(f.read_bytes() for f in stdlib_split()[0][:200])
+
+
 def as_stored(x: torch.Tensor) -> torch.Tensor:
     """``x`` rounded to the float16 values the counted format stores, back in ``x``'s dtype."""
     return x.to(torch.float16).to(x.dtype)
