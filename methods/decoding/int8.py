@@ -27,28 +27,11 @@ from torch import nn
 
 from harness.plugin import PluginConfig
 from harness.registry import register_method
+from tasks.decoding.lowbit import conv1d_to_linear
 from tasks.decoding.protocol import DecodingMethod
 
 if TYPE_CHECKING:
     from tasks.decoding.text_generation import TextGeneration
-
-
-def conv1d_to_linear(model: nn.Module) -> nn.Module:
-    """Replace every transformers Conv1D (in place) by the equivalent nn.Linear."""
-    from transformers.pytorch_utils import Conv1D
-
-    for parent in list(model.modules()):
-        for name, child in list(parent.named_children()):
-            if isinstance(child, Conv1D):
-                n_in, n_out = child.weight.shape
-                lin = nn.Linear(n_in, n_out, bias=child.bias is not None, dtype=child.weight.dtype,
-                                device=child.weight.device)
-                with torch.no_grad():
-                    lin.weight.copy_(child.weight.t())
-                    if child.bias is not None:
-                        lin.bias.copy_(child.bias)
-                setattr(parent, name, lin)
-    return model
 
 
 @dataclass

@@ -31,6 +31,7 @@ import torch
 from harness.metrics import MetricInfo, register_metric
 from harness.plugin import Observation, PluginConfig, Prepared, Task
 from harness.registry import register_task
+from tasks.decoding.lowbit import weight_bytes
 from tasks.decoding.protocol import DecodingMethod, count_calls, load_causal_lm
 from tasks.zoo import check_source, resolve
 from tasks.zoo.bytes import nll_stream, stdlib_split
@@ -48,6 +49,13 @@ for _name, _meta in {
     "tokens_per_target_call": MetricInfo("tokens/call", None, "speculative: new tokens per target forward call"),
     "draft_tokens_per_round": MetricInfo("tokens/call", None, "speculative: drafted tokens per target call (k)"),
     "draft_agreement": MetricInfo("", None, "speculative: draft argmax = target argmax, held-out text"),
+    "bits_per_byte_change": MetricInfo("bits/byte", False, "bits per byte of the model as the method runs it minus "
+                                       "the loaded (float32) model's, same held-out text", "byte-weighted"),
+    "perplexity_gap": MetricInfo("", False, "byte perplexity (2^bits_per_byte) of the model as the method runs it "
+                                 "minus the loaded model's", "byte-weighted"),
+    "weight_memory": MetricInfo("bytes", False, "bytes of the weights as stored (tasks.decoding.lowbit.weight_bytes: "
+                                "float layers at their dtype, low-bit layers packed, tied weights once)", "count",
+                                True),
 }.items():
     register_metric(_name, _meta)
 
@@ -135,6 +143,7 @@ class TextGeneration(Task):
         self._reference: dict[int, torch.Tensor] = {}
         self._bpb: dict[int, float] = {}
         self._agreement: dict[tuple[int, int], tuple[float, int]] = {}
+        self.current_seed = 0  # the seed of the point being prepared
 
     # -- models ---------------------------------------------------------------------------------
     @property
@@ -237,6 +246,7 @@ class TextGeneration(Task):
         if not isinstance(method, DecodingMethod):
             raise TypeError(f"task text_generation needs a decoding method, got {type(method).__name__}")
         cfg = self.cfg
+        self.current_seed = seed  # methods that calibrate on data (squeezellm) draw it from the point's seed
         model = method.model(self)
         prompts = self.prompts(seed)
         batch = prompts[: cfg.batch_size]
@@ -280,7 +290,10 @@ class TextGeneration(Task):
                                              [self.tokens.decode(r.tolist()) for r in ref]), n=n),
                    Observation("tokens_generated", float(batch.shape[0] * cfg.max_new_tokens))]
             if cfg.eval_bytes:
-                obs.append(Observation("bits_per_byte", self.bits_per_byte(model)))
+                bpb, ref_bpb = self.bits_per_byte(model), self.bits_per_byte(self.model)
+                obs += [Observation("bits_per_byte", bpb), Observation("bits_per_byte_change", bpb - ref_bpb),
+                        Observation("perplexity_gap", 2.0 ** bpb - 2.0 ** ref_bpb)]
+            obs.append(Observation("weight_memory", float(weight_bytes(model))))
             from harness.counters import count_flops
 
             flops = count_flops(lambda: run(batch[:1], with_context=False))  # the SDPA backend changes no FLOPs
