@@ -39,9 +39,11 @@ def test_every_option_composes(group: str, option: str) -> None:
         for exp in EXPERIMENTS:
             try:
                 planned.append(plan(compose_cfg([f"experiment={exp}", f"{group}={option}", *own])))
-            except ValueError as exc:
+            except (ValueError, ConfigCompositionException) as exc:
+                # an experiment that sets a field of its own task (lowbit_bytes: task.eval_bytes) does
+                # not compose with a task without that field, and Hydra names the key and the task
                 assert any(k in str(exc) for k in ("model.source", "model.draft", "model.tokenizer",
-                                                   "cannot run on task")), exc
+                                                   "cannot run on task", "not in '")), exc
         assert planned, f"{group}={option} fits no experiment"
         assert all(p and len({q.point_id for q in p}) == len(p) for p in planned)
         return
@@ -123,12 +125,27 @@ def test_bad_values_fail_before_anything_runs(override: list[str], match: str) -
         plan(cfg)
 
 
+def _fewest_steps_per_config(points: list[dict], baseline: str) -> list[dict]:
+    """The baseline, and for each method config apart from ``steps`` its point with the fewest steps
+    (the CI suite's budget: the step count changes how long a point runs, not which code it runs)."""
+    keep: dict[str, dict] = {}
+    for p in points:
+        key = str(sorted((k, v) for k, v in p.items() if k != "steps"))
+        if key not in keep or p.get("steps", 0) < keep[key].get("steps", 0):
+            keep[key] = p
+    base = [p for p in points if f"{p['name']}/steps={p.get('steps')}" == baseline]
+    return base + [p for p in keep.values() if p not in base]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_every_experiment_smoke_runs(experiment: str, tmp_path: Path) -> None:
     cfg = compose_cfg([f"experiment={experiment}", SMOKE, "report=false"])
     with open_dict(cfg):
         cfg.results_dir = str(tmp_path)
+        if len(cfg.points) > 12:  # samplers_digits_long: every point plans; one per config apart from steps runs
+            assert plan(cfg)
+            cfg.points = _fewest_steps_per_config(OmegaConf.to_container(cfg.points), cfg.baseline)
     sweep(cfg)
     rows = load(tmp_path)
     assert (rows.status == "ok").all(), rows[rows.status != "ok"].error.unique()

@@ -43,7 +43,8 @@ for _name, _meta in {
                                    "until the test accuracy first reaches task.target_accuracy", "one run", True),
     "examples_to_accuracy": MetricInfo("examples", False, "example passes (forward+backward = 1, forward = 1/3) "
                                        "until the test accuracy first reaches task.target_accuracy", "one run", True),
-    "reached_target": MetricInfo("", True, "1 if the test accuracy reached task.target_accuracy within the budget"),
+    "reached_target": MetricInfo("", True, "1 if the test accuracy reached task.target_accuracy within the budget",
+                                 "one run"),
     "examples_seen": MetricInfo("examples", False, "example passes of the whole run, setup included", "count", True),
     "train_time": MetricInfo("s", False, "training wall time of the whole run, setup included", "one run", True),
     "selection_cost": MetricInfo("s", False, "wall time of the method's one-time setup (EL2N scoring)", "one run",
