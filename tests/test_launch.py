@@ -231,7 +231,9 @@ def test_inline_launch_runs_skips_and_records_where(tmp_path: Path, capsys: pyte
 @pytest.mark.slow
 def test_crash_hang_memory_and_raise_become_error_rows_and_the_sweep_goes_on(tmp_path: Path) -> None:
     """The experiment's seven points: a, c, g good; b segfaults, d hangs, e passes the memory limit, f raises."""
-    proc = harness(f"results_dir={tmp_path / 'res'}", "launcher=process", "launcher.timeout_s=8",
+    # timeout 20 s: the memory point (e) must reach its limit before the timeout also on a loaded CI machine
+    # (at 8 s it was killed as a timeout while another test worker shared the 2 cores)
+    proc = harness(f"results_dir={tmp_path / 'res'}", "launcher=process", "launcher.timeout_s=20",
                    "launcher.mem_limit_gb=1.5", check=False)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "4 point(s) failed" in proc.stdout
@@ -240,7 +242,7 @@ def test_crash_hang_memory_and_raise_become_error_rows_and_the_sweep_goes_on(tmp
                                                       "f": "error", "g": "ok"}
     assert rows["b"].error.startswith("WorkerKilled: the worker running this point was killed by signal 11 (SIGSEGV)")
     assert "peak memory seen" in rows["b"].error and "Fatal Python error: Segmentation fault" in rows["b"].error
-    assert rows["d"].error.startswith("Timeout: the point ran past launcher.timeout_s=8")
+    assert rows["d"].error.startswith("Timeout: the point ran past launcher.timeout_s=20")
     assert "in call" in rows["d"].error  # the hung point's stack, dumped before the kill
     assert rows["e"].error.startswith("MemoryLimit: the worker's resident memory reached")
     assert "launcher.mem_limit_gb=1.5" in rows["e"].error
