@@ -23,6 +23,7 @@ import pandas as pd  # noqa: E402
 from harness import fmt  # noqa: E402
 from harness.analysis import estimates  # noqa: E402
 from harness.contrast import contrast, pick  # noqa: E402
+from harness.plot import save_figure  # noqa: E402
 from harness.results import load  # noqa: E402
 
 
@@ -100,12 +101,7 @@ def plot(g: pd.DataFrame, stem: Path) -> list[Path]:
     ax_t.set_title("throughput (solid: full, dashed: causal)")
     ax_t.legend(fontsize=7, loc="best")
     fig.tight_layout()
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    files = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
-    for f in files:
-        fig.savefig(f, dpi=130)
-    plt.close(fig)
-    return files
+    return save_figure(fig, stem)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -20,7 +20,8 @@ def _err(grp: pd.DataFrame, col: str) -> np.ndarray | None:
     return np.abs(np.vstack([lo, hi]))
 
 
-def _save(fig: plt.Figure, stem: str | Path) -> list[Path]:
+def save_figure(fig: plt.Figure, stem: str | Path) -> list[Path]:
+    """Write ``fig`` as STEM.png and STEM.svg (folders made) and close it; the files written."""
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)
     files = [stem.with_suffix(".png"), stem.with_suffix(".svg")]
@@ -64,7 +65,7 @@ def pareto_plot(table: pd.DataFrame, stem: str | Path, cost: str = "latency", qu
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    return _save(fig, stem)
+    return save_figure(fig, stem)
 
 
 def history_plot(h: pd.DataFrame, stem: str | Path, metric: str) -> list[Path]:
@@ -91,7 +92,7 @@ def history_plot(h: pd.DataFrame, stem: str | Path, metric: str) -> list[Path]:
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    return _save(fig, stem)
+    return save_figure(fig, stem)
 
 
 def budget_plot(res: pd.DataFrame, stem: str | Path) -> list[Path]:
@@ -112,4 +113,4 @@ def budget_plot(res: pd.DataFrame, stem: str | Path) -> list[Path]:
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    return _save(fig, stem)
+    return save_figure(fig, stem)
