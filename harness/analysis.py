@@ -5,7 +5,9 @@ Everything here takes the rows ``harness.results.load`` returns and gives back p
 
 Metric names: a row's ``metric``, or ``metric@stage`` for a stage other than ``end_to_end``
 (``latency`` is the whole call, ``latency@denoise_step`` one step). Derived here, not stored:
-``latency_per_item`` = latency / batch_size (to compare or budget across batch sizes).
+``latency_per_item`` = latency / the items of one timed call (to compare or budget across batch
+sizes). Items per call are the timing note's ``batch_size``, which is the task's ``batch_size``
+except where one timed call is several batches (text generation times a pass over its prompts).
 """
 
 from __future__ import annotations
@@ -150,8 +152,8 @@ def estimates(rows: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
                 "samples": vals, "replicates": reps if len(reps) else None,
             }
             out.append(rec)
-            batch = first.get("batch_size")
-            if name == "latency" and isinstance(batch, (int, float, np.integer, np.floating)) and batch > 0:
+            batch = items_per_call(first)
+            if name == "latency" and batch:
                 # Derived, for budgets across batch sizes: the call's time shared by its items.
                 out.append(rec | {"metric": "latency_per_item", "value": est.value / batch, "low": est.low / batch,
                                   "high": est.high / batch, "unit": "s/item", "samples": vals / batch})
@@ -161,12 +163,22 @@ def estimates(rows: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
     return pd.DataFrame(out, columns=cols)
 
 
+def items_per_call(first: pd.Series) -> float | None:
+    """Items one timed call works on: the timing note's ``batch_size`` (what the task's ``Prepared``
+    said), else the row's; None where neither is a positive number."""
+    note = first.get("timing")
+    batch = json.loads(note).get("batch_size") if isinstance(note, str) and note else None
+    batch = first.get("batch_size") if batch is None else batch
+    ok = isinstance(batch, (int, float, np.integer, np.floating)) and batch > 0
+    return float(batch) if ok else None
+
+
 def _throughput(first: pd.Series, recs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Derived ``tflops`` (counted FLOPs of a call / its latency) and, where the hardware config
     states its spec-sheet peak, ``fraction_of_peak``; both carry the latency's CI (FLOPs are exact)."""
     by = {r["metric"]: r for r in recs}
-    lat, flops, batch = by.get("latency"), by.get("flops"), first.get("batch_size")
-    if lat is None or flops is None or not isinstance(batch, (int, float, np.integer, np.floating)) or batch <= 0:
+    lat, flops, batch = by.get("latency"), by.get("flops"), items_per_call(first)
+    if lat is None or flops is None or not batch:
         return []
     work = flops["value"] * batch / 1e12  # TFLOP per call; FLOPs are counted on one item
     if work <= 0:

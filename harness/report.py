@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from harness import fmt
-from harness.analysis import estimates, pareto_table, points, quality_metrics, resolve_metric
+from harness.analysis import estimates, items_per_call, pareto_table, points, quality_metrics, resolve_metric
 from harness.contrast import contrast
 
 QUALITY_EXTRAS = ("nfe", "flops", "peak_memory", "inception_score", "label_entropy", "mean_confidence")
@@ -179,6 +179,16 @@ def render_markdown(summary: pd.DataFrame) -> str:
     return fmt.table(*table_cells(summary), markdown=True)
 
 
+def _items(rows: pd.DataFrame, batch: str) -> str:
+    """``batch_size=B items``, or, where a timed call is several model calls (text generation's pass
+    over its prompts), ``N items (batch_size=B per model call)``."""
+    notes = rows.drop_duplicates("point_id") if "point_id" in rows else rows
+    items = {str(int(n)) for n in (items_per_call(r) for _, r in notes.iterrows()) if n}
+    if not items or items == set(batch.split(" | ")):
+        return f"batch_size={batch} items"
+    return f"{' | '.join(sorted(items))} items (batch_size={batch} per model call)"
+
+
 def context_lines(rows: pd.DataFrame, summary: pd.DataFrame | None = None) -> list[str]:
     """Where and how it was measured, and which estimators made the numbers."""
     def distinct(frame: pd.DataFrame, col: str) -> str:
@@ -189,7 +199,7 @@ def context_lines(rows: pd.DataFrame, summary: pd.DataFrame | None = None) -> li
         f"hardware {distinct(rows, 'hardware')} ({distinct(rows, 'device_name')}), "
         f"threads {distinct(rows, 'threads')}, "
         f"torch {distinct(rows, 'torch')}, git {distinct(rows, 'git_sha')}, seeds {distinct(rows, 'seed')}",
-        f"latency = one call on batch_size={distinct(rows, 'batch_size')} items, median of the repeats",
+        f"latency = one call on {_items(rows, distinct(rows, 'batch_size'))}, median of the repeats",
     ]
     if summary is not None and len(summary):
         base = summary.dropna(subset=["baseline_latency_s"]).drop_duplicates("setting")

@@ -128,9 +128,21 @@ def test_a_hub_style_model_with_its_own_tokenizer(tiny_lm_dir: Path) -> None:
                        {"source": str(tiny_lm_dir), "tokenizer": "auto"}, torch.device("cpu"), torch.float32)
 
 
+def test_the_timed_call_is_a_pass_over_the_timed_prompts(zoo_task: TextGeneration) -> None:
+    """Speculative decoding's cost depends on the prompt (bimodal on the zoo models), so a timed call
+    on one prompt would make the speedup a property of that prompt: the call covers them all."""
+    prepared = zoo_task.prepare(_method("speculative"), 0)
+    assert prepared.batch_size == zoo_task.cfg.n_prompts == 3
+    out = torch.cat(prepared.call())
+    assert torch.equal(out, zoo_task.reference(0))  # every prompt, each generated in full
+
+
 @pytest.mark.parametrize("override,match", [
     (["task.batch_size=0"], "task.batch_size must be >= 1"),
     (["task.batch_size=9"], "exceeds task.n_prompts=8"),
+    (["task.timed_prompts=9"], "timed_prompts=9 must be a multiple of task.batch_size=1 between 1 and "
+                               "task.n_prompts=8"),
+    (["task.batch_size=2", "task.timed_prompts=3"], "timed_prompts=3 must be a multiple of task.batch_size=2"),
     (["points=[{name: speculative, num_assistant_tokens_schedule: fast}]"], "valid: constant, heuristic"),
     (["points=[{name: speculative, num_assistant_tokens: 0}]"], "num_assistant_tokens must be >= 1"),
     (["points=[{name: sampling, temperature: 0}]"], "temperature must be > 0"),
@@ -172,7 +184,11 @@ def test_decoding_sweep_through_the_cli(tmp_path: Path) -> None:
     stages = set(ok[ok.metric == "latency"].stage)
     assert {"end_to_end", "prefill", "target_call", "draft_greedy", "target_greedy"} <= stages
     nfe = ok[ok.metric == "nfe"].set_index("variant").value
-    assert nfe["greedy"] == 8 and nfe["speculative/num_assistant_tokens=4"] < 8  # target calls per 8 tokens
+    # target calls of one timed call: a pass over the smoke profile's 2 prompts, 8 new tokens each
+    assert nfe["greedy"] == 16 and nfe["speculative/num_assistant_tokens=4"] < 16
+    assert (ok[ok.metric == "tokens_generated"].value == 16).all()
+    est = estimates(ok[ok.variant == "greedy"]).set_index("metric").value
+    assert est["latency_per_item"] == pytest.approx(est["latency"] / 2)  # per prompt of the pass
     assert "greedy (baseline)" in proc.stdout  # the generic report prints these rows
     table = summarize_decoding(rows).set_index("variant")
     assert table.loc["greedy", "speedup"] == 1.0 and (table.tokens_per_s.drop("attention/sdpa_backend=cudnn") > 0).all()

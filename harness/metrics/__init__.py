@@ -59,8 +59,9 @@ METRICS: dict[str, MetricInfo] = {
     # costs
     "latency": MetricInfo("s", False, "wall time of one call (stage says which part)", "median of repeats", True),
     "latency_cold": MetricInfo("s", False, "first call, before warm-up", "one call", True),
-    "latency_per_item": MetricInfo("s/item", False, "latency / batch_size; derived by harness.analysis, not stored",
-                                   "median of repeats / batch_size", True),
+    "latency_per_item": MetricInfo("s/item", False,
+                                   "latency / items per timed call; derived by harness.analysis, not stored",
+                                   "median of repeats / items per call", True),
     "energy": MetricInfo("J/call", False, "GPU energy of one call: NVML total-energy counter over >= 1 s of calls "
                          "/ calls (CUDA points with the nvml extra)", "counter difference / calls", True),
     "nfe": MetricInfo("calls/sample", False, "denoiser evaluations per generated sample", "count", True, True),
@@ -70,7 +71,7 @@ METRICS: dict[str, MetricInfo] = {
                                        "max", True),
     # Efficiency figures derived by harness.analysis (not stored); higher is better, but not a quality.
     "tflops": MetricInfo("TFLOP/s", True, "counted FLOPs of one call / its latency; derived, not stored",
-                         "flops * batch_size / median latency", True),
+                         "flops * items per call / median latency", True),
     "fraction_of_peak": MetricInfo("", True, "tflops / the hardware config's spec-sheet peak_tflops; derived",
                                    "tflops / peak", True),
     "error": MetricInfo("", None, "the point failed; the error column says why"),

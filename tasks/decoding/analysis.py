@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from harness import fmt
+from harness.analysis import items_per_call
 
 
 def _median(df: pd.DataFrame, metric: str, stage: str | None = None) -> float:
@@ -51,11 +52,13 @@ def summarize_decoding(rows: pd.DataFrame, baseline: str | None = None) -> pd.Da
     for _, df in ok.groupby("point_id", sort=False):
         tokens = _median(df, "tokens_generated")
         batch = int(df.batch_size.iloc[0])
-        per_seq = tokens / batch
+        # One timed call is a pass over several prompts, batch_size per generate call (text_generation).
+        sequences = items_per_call(df.iloc[0]) or batch
+        per_seq, per_generate = tokens / sequences, batch / sequences
         lat, ttft = _median(df, "latency", "end_to_end"), _median(df, "latency", "prefill")
         rec = {"variant": df.variant.iloc[0], "model": df.model.iloc[0], "seed": int(df.seed.iloc[0]),
                "batch_size": batch, "latency_s": lat, "tokens_per_s": tokens / lat,
-               "ttft_ms": 1e3 * ttft, "tpot_ms": 1e3 * (lat - ttft) / max(per_seq - 1, 1)}
+               "ttft_ms": 1e3 * ttft, "tpot_ms": 1e3 * (lat * per_generate - ttft) / max(per_seq - 1, 1)}
         for m in ("exact_match", "token_agreement", "bleu", "bits_per_byte", "flops_per_token", "acceptance_rate",
                   "tokens_per_target_call", "draft_tokens_per_round", "peak_memory"):
             rec[m] = _median(df, m)
