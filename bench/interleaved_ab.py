@@ -27,8 +27,8 @@ from harness.compare import CHANGED, IMPROVEMENT, REGRESSION, compare  # noqa: E
 from harness.reruns import ab_runs, finished, resolve_side  # noqa: E402
 from harness.results import load  # noqa: E402
 
-SWEEP = ["profile=smoke", "interleave=false", "baseline='ddim/steps=10'",
-         "points=[{name: ddim, steps: 10}, {name: unipc, steps: 5}]"]
+SWEEP = ["profile=smoke", "interleave=false", "baseline='ddim/steps=10'"]
+POINTS = "[{name: ddim, steps: 10}, {name: unipc, steps: 5}]"
 TARGET = "tasks/diffusion/image_generation.py"
 STEP = "        eps = unet(scheduler.scale_model_input(x, t), t).sample\n"
 
@@ -68,10 +68,11 @@ def main() -> None:
     p.add_argument("--out", default="results/bench_ab")
     p.add_argument("--max-new", type=int, default=None, help="run at most this many new trials, then stop")
     p.add_argument("--report", action="store_true", help="only summarise the trials already run")
+    p.add_argument("--points", default=POINTS, help=f"the sweep's points (default {POINTS})")
     p.add_argument("--set", action="append", default=[], metavar="OVERRIDE",
                    help="extra Hydra override for every run (e.g. hardware.threads=1); repeatable")
     args = p.parse_args()
-    sweep = SWEEP + args.set
+    sweep = [*SWEEP, f"points={args.points}", *args.set]
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     pinned = out / "ref"  # a resumed series keeps the commit it started with
@@ -81,17 +82,17 @@ def main() -> None:
     slow = str(slow_tree(ref, out, args.extra))
     # Alternate same-commit and slower-variant trials, so that a partial series has both.
     same = [("same", t, ref, ref) for t in range(args.same)]
-    slower = [("slow", t, ref, slow) for t in range(args.slow)]
+    slower = [(f"slow{args.extra}-", t, ref, slow) for t in range(args.slow)]
     plans = [p for pair in zip(same, slower) for p in pair] + same[len(slower):] + slower[len(same):]
     new = 0
-    results: dict[str, list] = {"same": [], "slow": []}
+    results: dict[str, list] = {"same": [], "slow": []}  # slower-variant folders name their --extra
     for kind, t, a, b in plans:
         folder = out / f"{kind}{t:02d}"
         if not all(finished(folder / f"r{r:02d}-{s}") for r in range(args.rounds) for s in "AB"):
             if args.report or (args.max_new is not None and new >= args.max_new):
                 continue
             new += 1
-        results[kind].append(trial(folder, a, b, args.rounds, sweep))
+        results["same" if kind == "same" else "slow"].append(trial(folder, a, b, args.rounds, sweep))
     print(f"interleaved A/B, {args.rounds} rounds per trial (A B, B A, ...), fresh process per run; "
           f"{' '.join(sweep)}; commit {ref[:12]}; margin 5%, paired t over rounds, FDR 5% across points\n")
     same = results["same"]
