@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Iterator
 
 # The suite's own torch work runs on one thread, here and in the harness processes the tests start
 # (they inherit the environment): two OpenMP threads on cores that another job holds wait on each
@@ -15,6 +16,17 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def one_thread() -> Iterator[None]:
+    """Torch on one thread for a module, whatever an in-process sweep before it set: batch-1 decoding
+    and small training runs are faster so, and two OpenMP threads on a shared 2-core box stall each
+    other (20-50x slower measured here). Modules opt in with ``pytestmark``."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import torch
@@ -17,15 +16,7 @@ from tasks.decoding.protocol import DecodingMethod
 from tasks.decoding.text_generation import TextGeneration, TextGenerationConfig
 from tests.helpers import SMOKE, compose_cfg, run_cli
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    # Batch-1 decoding of these small models is faster on one thread, and two OpenMP threads on a
-    # shared 2-core box stall each other (20-50x slower measured here).
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 ZOO_MODEL = {"name": "bytes_target", "source": "zoo:bytes_target", "draft": "zoo:bytes_draft", "tokenizer": "bytes"}

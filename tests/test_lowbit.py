@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Iterator
-
 import pytest
 import torch
 from torch import nn
@@ -13,13 +11,7 @@ from methods.decoding.rtn import rtn_quantize
 from methods.decoding.squeezellm import sparse_mask, weighted_kmeans
 from tasks.decoding.lowbit import LowBitLinear, weight_bytes
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _dense(codes: torch.Tensor, table: torch.Tensor) -> torch.Tensor:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Iterator
-
 import pytest
 import torch
 
@@ -11,13 +9,7 @@ from harness.registry import lookup
 from tasks.training.protocol import DataSelectionMethod
 from tasks.training.time_to_accuracy import TimeToAccuracy, TimeToAccuracyConfig
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _method(name: str, **params: object) -> DataSelectionMethod:
