@@ -135,7 +135,7 @@ def estimates(rows: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
     for first, df in _per_point(rows):
         if first.get("status") != "ok":
             continue
-        ident = _ident(first)
+        ident, batch = _ident(first), items_per_call(first)
         df = df.assign(mname=[metric_name(m, s) for m, s in zip(df.metric, df.stage)])
         for name, grp in df.groupby("mname", sort=False):
             if name.endswith("_bootstrap") or name == "error":
@@ -152,12 +152,11 @@ def estimates(rows: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
                 "samples": vals, "replicates": reps if len(reps) else None,
             }
             out.append(rec)
-            batch = items_per_call(first)
             if name == "latency" and batch:
                 # Derived, for budgets across batch sizes: the call's time shared by its items.
                 out.append(rec | {"metric": "latency_per_item", "value": est.value / batch, "low": est.low / batch,
                                   "high": est.high / batch, "unit": "s/item", "samples": vals / batch})
-        out += _throughput(first, [r for r in out if r["key"] == ident["key"]])
+        out += _throughput(first, batch, [r for r in out if r["key"] == ident["key"]])
     cols = [*IDENTITY, *DERIVED_IDENTITY, "metric", "value", "low", "high", "estimator", "n_samples", "n", "unit",
             "higher_is_better", "samples", "replicates"]
     return pd.DataFrame(out, columns=cols)
@@ -173,11 +172,11 @@ def items_per_call(first: pd.Series) -> float | None:
     return float(batch) if ok else None
 
 
-def _throughput(first: pd.Series, recs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _throughput(first: pd.Series, batch: float | None, recs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Derived ``tflops`` (counted FLOPs of a call / its latency) and, where the hardware config
     states its spec-sheet peak, ``fraction_of_peak``; both carry the latency's CI (FLOPs are exact)."""
     by = {r["metric"]: r for r in recs}
-    lat, flops, batch = by.get("latency"), by.get("flops"), items_per_call(first)
+    lat, flops = by.get("latency"), by.get("flops")
     if lat is None or flops is None or not batch:
         return []
     work = flops["value"] * batch / 1e12  # TFLOP per call; FLOPs are counted on one item
