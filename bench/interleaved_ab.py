@@ -23,6 +23,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from harness import fmt  # noqa: E402
 from harness.compare import CHANGED, IMPROVEMENT, REGRESSION, compare  # noqa: E402
 from harness.reruns import ab_runs, finished, resolve_side  # noqa: E402
 from harness.results import load  # noqa: E402
@@ -49,13 +50,19 @@ def slow_tree(ref: str, out: Path, n: int) -> Path:
     return tree
 
 
-def trial(out: Path, a: str, b: str, rounds: int, sweep: list[str]) -> tuple[list[str], list[float], list[str]]:
+def trial(out: Path, a: str, b: str, rounds: int, sweep: list[str]) -> tuple[list[str], list[float], list[str], list]:
+    """Run (or reuse) one interleaved A/B; its latency verdicts and ratios, its co-metric verdicts, and
+    one table row per point: the paired verdict next to the unpaired one (Welch over the same runs)."""
     trees = out.parent / "trees"
     fa, fb = ab_runs(out, resolve_side(a, trees), resolve_side(b, trees), sweep, rounds)
     ra, rb = load(*fa), load(*fb)
     c = compare(ra, rb, ["latency"], 0.05, paired=True)
+    welch = compare(ra, rb, ["latency"], 0.05).per_point.set_index("variant")
     exact = compare(ra, rb, ["flops", "nfe"], 0.05, paired=True)
-    return list(c.per_point.verdict), list(c.per_point.ratio), list(exact.per_point.verdict)
+    rows = [[out.name, r.variant, fmt.ci(r.ratio, r.low, r.high), r.verdict, fmt.num(r.se * np.sqrt(rounds)),
+             f"{r.detectable:.0%}", f"{welch.detectable[r.variant]:.0%}", welch.verdict[r.variant]]
+            for r in c.per_point.itertuples()]
+    return list(c.per_point.verdict), list(c.per_point.ratio), list(exact.per_point.verdict), rows
 
 
 def main() -> None:
@@ -95,18 +102,22 @@ def main() -> None:
         results["same" if kind == "same" else "slow"].append(trial(folder, a, b, args.rounds, sweep))
     print(f"interleaved A/B, {args.rounds} rounds per trial (A B, B A, ...), fresh process per run; "
           f"{' '.join(sweep)}; commit {ref[:12]}; margin 5%, paired t over rounds, FDR 5% across points\n")
+    print(fmt.table(["trial", "point", "B/A [95% CI], paired", "verdict", "sd of per-round log ratio",
+                     "detectable (80% power)", "detectable unpaired", "verdict unpaired"],
+                    [row for kind in ("same", "slow") for *_, rows in results[kind] for row in rows], markdown=True))
+    print()
     same = results["same"]
-    alarms = [any(v in (REGRESSION, IMPROVEMENT) for v in vs) for vs, _, _ in same]
+    alarms = [any(v in (REGRESSION, IMPROVEMENT) for v in vs) for vs, _, _, _ in same]
     print(f"same commit against itself: {len(same)} trials, {sum(alarms)} with a false alarm on some point; "
           f"verdicts over trials x points: " + ", ".join(
-              f"{k} {sum(v == k for vs, _, _ in same for v in vs)}" for k in ("no change", "inconclusive",
+              f"{k} {sum(v == k for vs, *_ in same for v in vs)}" for k in ("no change", "inconclusive",
                                                                               REGRESSION, IMPROVEMENT)))
     slow_r = results["slow"]
     if slow_r:
-        ratios = np.array([r for _, rs, _ in slow_r for r in rs])
-        det = [all(v == REGRESSION for v in vs) for vs, _, _ in slow_r]
-        per_point = sum(v == REGRESSION for vs, _, _ in slow_r for v in vs)
-        changed = sum(any(v == CHANGED for v in ex) for _, _, ex in slow_r)
+        ratios = np.array([r for _, rs, *_ in slow_r for r in rs])
+        det = [all(v == REGRESSION for v in vs) for vs, *_ in slow_r]
+        per_point = sum(v == REGRESSION for vs, *_ in slow_r for v in vs)
+        changed = sum(any(v == CHANGED for v in ex) for _, _, ex, _ in slow_r)
         print(f"extra {args.extra}x{args.extra} matmul per denoiser call: measured slowdown (geometric mean of the "
               f"paired ratios) x{np.exp(np.log(ratios).mean()):.3f} (range {ratios.min():.3f}-{ratios.max():.3f}); "
               f"{sum(det)} of {len(slow_r)} trials detected it on every point ({per_point} of {len(ratios)} point "
